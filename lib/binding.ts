@@ -1,0 +1,109 @@
+/**
+ * The only importer of the native addon. Everything the C++ core offers is typed here.
+ *
+ * Conventions of the native side (see native/status.h):
+ * - cold calls (open, getDax, setDax) throw Node-style errors themselves (code, errno, syscall, path);
+ * - hot calls take plain integers and return a status: >= 0 on success, -errno on failure; the TS layer
+ *   turns a negative status into an error, so no JS object is created on the success path.
+ */
+import type { CpuInfo, DaxState, Granularity, LockMode, MappingKind } from './types';
+
+/** What the native core tells about a mapping once, at open. */
+export interface NativeMappingInfo {
+  path: string;
+  kind: MappingKind;
+  /** Mapped length in bytes. */
+  length: number;
+  /** Offset of the window in the file or device. */
+  offset: number;
+  /** Size of the whole file or device. */
+  sourceSize: number;
+  granularity: Granularity;
+  /** The tier detection found before any forcing. */
+  detectedGranularity: Granularity;
+  granularityReason: string;
+  forced: boolean;
+  readOnly: boolean;
+  /** True when the mapping was made with MAP_SHARED_VALIDATE | MAP_SYNC. */
+  mapSync: boolean;
+  /** Alignment the window must honour (page size, or device-dax align). */
+  alignment: number;
+  /** Flush unit of persistDirty: 64 at cacheline/byte, the page size at page tier. */
+  flushUnit: number;
+  /** The nd region backing the mapping, when there is one. */
+  region: NativeRegionInfo | null;
+}
+
+export interface NativeRegionInfo {
+  name: string;
+  /** Contents of persistence_domain, or null when the file is absent (treated as memory_controller). */
+  persistenceDomain: string | null;
+  /** The bus provider, e.g. 'ACPI.NFIT' or 'virtio-pmem'. */
+  provider: string | null;
+  /** Asynchronous flush (virtio-pmem): only msync/fsync make data durable. */
+  asyncFlush: boolean;
+  deepFlushPath: string | null;
+}
+
+/**
+ * A mapping's backend. The real one is the native MappingHandle; the crash simulator
+ * (lib/testing) provides one of its own over ordinary memory. All offsets are validated by the
+ * TS layer before they get here; the native side checks bounds again and never trusts them.
+ */
+export interface MappingBackend {
+  /** The one ArrayBuffer over the whole mapping (detached by close()). */
+  buffer(): ArrayBuffer;
+  info(): NativeMappingInfo;
+  /** Flush (without fence) the range: cache lines at cacheline tier, nothing at byte tier, msync at page tier. */
+  flush(offset: number, length: number): number;
+  /** Fence: sfence at cacheline/byte tier, no-op at page tier. */
+  drain(): number;
+  /** flush + drain. */
+  persist(offset: number, length: number): number;
+  /** persist on the libuv pool; pins the mapping until done. callback(status) runs on the JS thread. */
+  persistAsync(offset: number, length: number, callback: (status: number) => void): void;
+  /**
+   * Sort and coalesce `count` (offset, length) pairs of `extents` in place to the flush unit,
+   * flush them all, fence once. Returns the merged count (the merged pairs are left in
+   * extents[0 .. 2*merged)) or -errno. On failure nothing is reordered that the caller relies on.
+   */
+  persistExtents(extents: Float64Array, count: number): number;
+  /** Sort and coalesce in place without flushing (used to compact a full dirty list). Returns merged count. */
+  coalesceExtents(extents: Float64Array, count: number): number;
+  /** Copy src[srcOffset, srcOffset+length) to the mapping at offset and make it durable. */
+  copyPersist(offset: number, src: Uint8Array, srcOffset: number, length: number): number;
+  /** memset the range to byte and make it durable. */
+  fillPersist(offset: number, length: number, byte: number): number;
+  /** Detach the buffer and unmap (deferred while persistAsync work pins the mapping). Idempotent. */
+  close(): void;
+  /** Pins currently held by in-flight work. */
+  pins(): number;
+}
+
+export interface NativeOpenOptions {
+  create: boolean;
+  exclusive: boolean;
+  /** -1 when not given. */
+  size: number;
+  sparse: boolean;
+  readOnly: boolean;
+  offset: number;
+  /** -1 for "to the end". */
+  length: number;
+  granularity: 'auto' | Granularity;
+  lock: LockMode;
+  mode: number;
+}
+
+export interface NativeBinding {
+  open(path: string, options: NativeOpenOptions): MappingBackend;
+  getDax(path: string): DaxState;
+  setDax(path: string, enabled: boolean): DaxState;
+  cpuInfo(): CpuInfo;
+  /** Number of mappings of this thread (env) still mapped; for leak tests. */
+  liveMappings(): number;
+}
+
+// `bindings` finds build/Release/pmem.node (or Debug) from the package root.
+const loadAddon = require('bindings') as (name: string) => unknown;
+export const native = loadAddon('pmem') as NativeBinding;

@@ -1,0 +1,92 @@
+/**
+ * Every error node-pmem throws from TypeScript. Codes follow Node: ERR_INVALID_ARG_TYPE,
+ * ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, plus ERR_PMEM_* for misuse and state, and errno names
+ * (with errno, syscall, path) for failed system calls. The native side builds the same shapes
+ * for the errors it throws (native/errors_wrap.cc).
+ */
+import { getSystemErrorName } from 'node:util';
+import { inspect } from 'node:util';
+
+export type ErrorCode =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_ILLEGAL_CONSTRUCTOR'
+  | 'ERR_PMEM_CLOSED'
+  | 'ERR_PMEM_READ_ONLY'
+  | 'ERR_PMEM_LOCKED'
+  | 'ERR_PMEM_UNSUPPORTED'
+  | 'ERR_PMEM_UNALIGNED'
+  | 'ERR_PMEM_EMPTY'
+  | 'ERR_PMEM_ASYNC_FLUSH';
+
+/** Shape of node-pmem's errors: a standard Error (or TypeError/RangeError) with these fields. */
+export interface PmemError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return error as E & { code: string };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${value.name}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? `an instance of ${name}` : inspect(value, { depth: -1 });
+  }
+  let shown = inspect(value);
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof value} (${shown})`;
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
+  return withCode(new TypeError(`The argument '${name}' ${reason}. Received ${inspect(value)}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+export function outOfRange(name: string, range: string, actual: unknown): RangeError {
+  return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(actual)}`), 'ERR_OUT_OF_RANGE');
+}
+
+export function pmemError(code: ErrorCode, message: string, path?: string): PmemError {
+  const error = withCode(new Error(message), code) as PmemError;
+  if (path !== undefined) error.path = path;
+  return error;
+}
+
+export function closedError(path: string): PmemError {
+  return pmemError('ERR_PMEM_CLOSED', `The mapping of '${path}' is closed`, path);
+}
+
+export function readOnlyError(path: string, method: string): PmemError {
+  return pmemError('ERR_PMEM_READ_ONLY', `${method}() is not allowed on the read-only mapping of '${path}'`, path);
+}
+
+export function illegalConstructor(): TypeError {
+  return withCode(new TypeError('Illegal constructor: mappings are made by open()'), 'ERR_ILLEGAL_CONSTRUCTOR');
+}
+
+/** A negative status from a hot native call (-errno) as a Node system error. */
+export function statusError(status: number, syscall: string, path: string): PmemError {
+  let name: string;
+  try {
+    name = getSystemErrorName(status);
+  } catch {
+    name = 'EIO';
+  }
+  const error = withCode(new Error(`${name}: ${syscall} failed on '${path}' (errno ${-status})`), name) as PmemError;
+  error.errno = status;
+  error.syscall = syscall;
+  error.path = path;
+  return error;
+}

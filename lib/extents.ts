@@ -1,0 +1,42 @@
+/**
+ * Dirty ranges waiting for persistDirty(): (offset, length) pairs in a preallocated Float64Array.
+ * markDirty() only stores two numbers; when the array fills up it is coalesced in place by the
+ * backend (sort + merge to the flush unit) and grown only if that does not free enough room.
+ */
+import type { MappingBackend } from './binding';
+
+const INITIAL_PAIRS = 1024;
+
+export class DirtyExtents {
+  pairs = new Float64Array(INITIAL_PAIRS * 2);
+  count = 0;
+
+  add(backend: MappingBackend, offset: number, length: number): void {
+    if (this.count * 2 === this.pairs.length) this.#makeRoom(backend);
+    const i = this.count * 2;
+    this.pairs[i] = offset;
+    this.pairs[i + 1] = length;
+    this.count++;
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  /** Sum of the lengths of the first `merged` pairs (after the backend coalesced them). */
+  bytes(merged: number): number {
+    let total = 0;
+    for (let i = 0; i < merged; i++) total += this.pairs[2 * i + 1]!;
+    return total;
+  }
+
+  #makeRoom(backend: MappingBackend): void {
+    const merged = backend.coalesceExtents(this.pairs, this.count);
+    if (merged >= 0) this.count = merged;
+    if (this.count * 2 > (this.pairs.length * 3) / 4) {
+      const grown = new Float64Array(this.pairs.length * 2);
+      grown.set(this.pairs.subarray(0, this.count * 2));
+      this.pairs = grown;
+    }
+  }
+}

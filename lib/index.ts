@@ -1,0 +1,16 @@
+/** node-pmem: persistent memory for Node.js. */
+export { open } from './open';
+export { Mapping } from './mapping';
+export type { RegionInfo } from './mapping';
+export { getDax, setDax, cpuInfo, liveMappings } from './dax';
+export type { ErrorCode, PmemError } from './errors';
+export type {
+  CpuInfo,
+  DaxState,
+  Granularity,
+  LockMode,
+  MappingKind,
+  OpenOptions,
+  PersistDirtyResult,
+  WriteOptions,
+} from './types';

@@ -1,0 +1,318 @@
+/**
+ * The Mapping handle: views, persistence and lifetime over a MappingBackend (the native
+ * MappingHandle, or the crash simulator's). Lifecycle: live -> closed. close() detaches the one
+ * ArrayBuffer at once (every view reads as length 0), and the backend defers munmap while
+ * persistAsync work pins the mapping.
+ */
+import type { MappingBackend, NativeMappingInfo, NativeRegionInfo } from './binding';
+import {
+  closedError,
+  illegalConstructor,
+  invalidArgType,
+  outOfRange,
+  readOnlyError,
+  statusError,
+} from './errors';
+import { DirtyExtents } from './extents';
+import { guard, unguard } from './leak-guard';
+import type { Granularity, MappingKind, PersistDirtyResult, WriteOptions } from './types';
+import { validateInteger, validateObject, validateRange } from './validate';
+
+/** V8 limits one typed array to 2^32 elements; larger mappings are viewed in windows. */
+const MAX_VIEW_LENGTH = 2 ** 32;
+const kConstruct = Symbol('node-pmem:construct');
+
+export type RegionInfo = Readonly<Omit<NativeRegionInfo, 'deepFlushPath'>> & { readonly deepFlushPath: string | null };
+
+export class Mapping {
+  readonly path: string;
+  readonly kind: MappingKind;
+  /** Mapped length in bytes. */
+  readonly length: number;
+  /** Offset of the mapped window in the file or device. */
+  readonly offset: number;
+  /** The durability tier persist() delivers. */
+  readonly granularity: Granularity;
+  /** What detection found, before any `granularity` option. */
+  readonly detectedGranularity: Granularity;
+  /** Why this tier, in words. */
+  readonly granularityReason: string;
+  /** True when the `granularity` option overrode detection. */
+  readonly forced: boolean;
+  readonly readOnly: boolean;
+  /** Mapped with MAP_SHARED_VALIDATE | MAP_SYNC. */
+  readonly mapSync: boolean;
+  /** Alignment a window's offset must honour (page size, or the device-dax align). */
+  readonly alignment: number;
+  /** The unit persistDirty() flushes in: 64 B, or a page at page tier. */
+  readonly flushUnit: number;
+  /** The nd region behind the mapping, or null. */
+  readonly region: RegionInfo | null;
+
+  #backend: MappingBackend;
+  #closed = false;
+  #buffer: ArrayBuffer;
+  /** Whole-mapping view for copies, when V8 allows one that large. */
+  #bytes: Uint8Array | null;
+  #dirty = new DirtyExtents();
+  #inflight = 0;
+  #idle: Promise<void> | null = null;
+  #resolveIdle: (() => void) | null = null;
+
+  /** @internal Use open(). */
+  constructor(token: symbol, backend: MappingBackend, info: NativeMappingInfo) {
+    if (token !== kConstruct) throw illegalConstructor();
+    this.#backend = backend;
+    this.path = info.path;
+    this.kind = info.kind;
+    this.length = info.length;
+    this.offset = info.offset;
+    this.granularity = info.granularity;
+    this.detectedGranularity = info.detectedGranularity;
+    this.granularityReason = info.granularityReason;
+    this.forced = info.forced;
+    this.readOnly = info.readOnly;
+    this.mapSync = info.mapSync;
+    this.alignment = info.alignment;
+    this.flushUnit = info.flushUnit;
+    this.region = info.region ? Object.freeze({ ...info.region }) : null;
+    this.#buffer = backend.buffer();
+    this.#bytes = info.length <= MAX_VIEW_LENGTH ? new Uint8Array(this.#buffer) : null;
+    guard(this, backend, info.path);
+  }
+
+  /** True when the granularity is finer than page: CPU cache flushes (or nothing) make stores durable. */
+  get isPmem(): boolean {
+    return this.granularity !== 'page';
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The ArrayBuffer over the whole mapping. Detached (byteLength 0) once the mapping closes. */
+  get buffer(): ArrayBuffer {
+    this.#live();
+    return this.#buffer;
+  }
+
+  /** Extents recorded by markDirty() and not yet persisted. */
+  get dirtyCount(): number {
+    return this.#dirty.count;
+  }
+
+  /** Uint8Array over [offset, offset + length) of the mapping (no copy). */
+  bytes(offset = 0, length?: number): Uint8Array {
+    this.#live();
+    const len = length === undefined ? this.#defaultLength(offset) : length;
+    validateRange(offset, len, this.length);
+    if (len > MAX_VIEW_LENGTH) throw outOfRange('length', `<= ${MAX_VIEW_LENGTH} (V8's typed array limit)`, len);
+    return new Uint8Array(this.#buffer, offset, len);
+  }
+
+  /** DataView over [offset, offset + length) of the mapping (no copy). */
+  dataView(offset = 0, length?: number): DataView {
+    this.#live();
+    const len = length === undefined ? this.#defaultLength(offset) : length;
+    validateRange(offset, len, this.length);
+    return new DataView(this.#buffer, offset, len);
+  }
+
+  /** A copy of [offset, offset + length) as a Buffer. */
+  read(offset: number, length: number): Buffer {
+    this.#live();
+    validateRange(offset, length, this.length);
+    if (length > MAX_VIEW_LENGTH) throw outOfRange('length', `<= ${MAX_VIEW_LENGTH}`, length);
+    const out = Buffer.allocUnsafe(length);
+    out.set(new Uint8Array(this.#buffer, offset, length));
+    return out;
+  }
+
+  /**
+   * Copies data into the mapping at offset; with { persist: true } it is durable on return
+   * (non-temporal stores for large copies, one fence). Returns the number of bytes written.
+   */
+  write(offset: number, data: string | ArrayBufferView | ArrayBuffer, options?: WriteOptions): number {
+    this.#writable('write');
+    const src = toBytes(data);
+    const persist = persistOption(options);
+    validateRange(offset, src.byteLength, this.length, 'offset', 'data.byteLength');
+    if (src.byteLength === 0) return 0;
+    if (persist) {
+      this.#check(this.#backend.copyPersist(offset, src, 0, src.byteLength), 'write');
+    } else {
+      this.#view(offset, src.byteLength).set(src);
+    }
+    return src.byteLength;
+  }
+
+  /** Sets [offset, offset + length) to byte; durable on return with { persist: true }. */
+  fill(offset: number, length: number, byte: number, options?: WriteOptions): void {
+    this.#writable('fill');
+    validateRange(offset, length, this.length);
+    validateInteger(byte, 'byte', 255);
+    const persist = persistOption(options);
+    if (length === 0) return;
+    if (persist) {
+      this.#check(this.#backend.fillPersist(offset, length, byte), 'fill');
+    } else {
+      this.#view(offset, length).fill(byte);
+    }
+  }
+
+  /** Starts writing back the range (cache line flush, or msync at page tier); drain() completes it. */
+  flush(offset: number, length: number): void {
+    this.#writable('flush');
+    validateRange(offset, length, this.length);
+    if (length === 0) return;
+    this.#check(this.#backend.flush(offset, length), 'flush');
+  }
+
+  /** Waits for earlier flushes and non-temporal stores (sfence). */
+  drain(): void {
+    this.#live();
+    this.#check(this.#backend.drain(), 'drain');
+  }
+
+  /** Makes [offset, offset + length) durable: flush + drain. Defaults to the whole mapping. */
+  persist(offset = 0, length?: number): void {
+    this.#writable('persist');
+    const len = length === undefined ? this.#defaultLength(offset) : length;
+    validateRange(offset, len, this.length);
+    if (len === 0) return;
+    this.#check(this.#backend.persist(offset, len), this.granularity === 'page' ? 'msync' : 'persist');
+  }
+
+  /**
+   * persist() on the libuv thread pool, so msync never blocks the event loop. The mapping stays
+   * mapped until it finishes, even if close() is called meanwhile. Rejects, never throws.
+   */
+  persistAsync(offset = 0, length?: number): Promise<void> {
+    try {
+      this.#writable('persistAsync');
+      const len = length === undefined ? this.#defaultLength(offset) : length;
+      validateRange(offset, len, this.length);
+      if (len === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        this.#inflight++;
+        this.#backend.persistAsync(offset, len, (status: number) => {
+          this.#settled();
+          if (status < 0) reject(statusError(status, this.granularity === 'page' ? 'msync' : 'persist', this.path));
+          else resolve();
+        });
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Records a range to be made durable by the next persistDirty(). No native call, no allocation. */
+  markDirty(offset: number, length: number): void {
+    this.#writable('markDirty');
+    validateRange(offset, length, this.length);
+    if (length === 0) return;
+    this.#dirty.add(this.#backend, offset, length);
+  }
+
+  /**
+   * Flushes every range recorded by markDirty(), coalesced to the flush unit, with one fence
+   * (one msync per merged page run at page tier). The ranges are cleared only on success.
+   */
+  persistDirty(): PersistDirtyResult {
+    this.#writable('persistDirty');
+    const dirty = this.#dirty;
+    if (dirty.count === 0) return { extents: 0, bytes: 0 };
+    const merged = this.#backend.persistExtents(dirty.pairs, dirty.count);
+    this.#check(merged, this.granularity === 'page' ? 'msync' : 'persist');
+    const bytes = dirty.bytes(merged);
+    dirty.clear();
+    return { extents: merged, bytes };
+  }
+
+  /**
+   * Detaches every view and unmaps (after in-flight persistAsync work, which keeps it mapped
+   * until done). Unpersisted stores are not flushed: persist first. Calling it again does nothing.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#bytes = null;
+    this.#dirty.clear();
+    unguard(this);
+    this.#backend.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes and waits for in-flight persistAsync work to finish. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    if (this.#inflight > 0) await this.#idlePromise();
+  }
+
+  #live(): void {
+    if (this.#closed) throw closedError(this.path);
+  }
+
+  #writable(method: string): void {
+    if (this.#closed) throw closedError(this.path);
+    if (this.readOnly) throw readOnlyError(this.path, method);
+  }
+
+  #defaultLength(offset: unknown): number {
+    validateInteger(offset, 'offset', this.length);
+    return this.length - (offset as number);
+  }
+
+  #view(offset: number, length: number): Uint8Array {
+    const whole = this.#bytes;
+    return whole !== null ? whole.subarray(offset, offset + length) : new Uint8Array(this.#buffer, offset, length);
+  }
+
+  #check(status: number, syscall: string): void {
+    if (status < 0) throw statusError(status, syscall, this.path);
+  }
+
+  #settled(): void {
+    this.#inflight--;
+    if (this.#inflight === 0 && this.#resolveIdle !== null) {
+      const resolve = this.#resolveIdle;
+      this.#idle = null;
+      this.#resolveIdle = null;
+      resolve();
+    }
+  }
+
+  #idlePromise(): Promise<void> {
+    if (this.#idle === null) this.#idle = new Promise<void>((resolve) => (this.#resolveIdle = resolve));
+    return this.#idle;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Mapping';
+  }
+}
+
+function persistOption(options: WriteOptions | undefined): boolean {
+  if (options === undefined) return false;
+  const o = validateObject(options, 'options');
+  if (o.persist === undefined) return false;
+  if (typeof o.persist !== 'boolean') throw invalidArgType('options.persist', 'of type boolean', o.persist);
+  return o.persist;
+}
+
+function toBytes(data: unknown): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw invalidArgType('data', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray or DataView', data);
+}
+
+/** @internal Wraps a backend (native or simulated) in a Mapping. */
+export function createMapping(backend: MappingBackend, path?: string): Mapping {
+  const info = backend.info();
+  return new Mapping(kConstruct, backend, path === undefined ? info : { ...info, path });
+}

@@ -1,0 +1,62 @@
+/** Argument validation, done in TS before any native call, with Node's error codes. */
+import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+export function validateInteger(value: unknown, name: string, max: number = MAX_SAFE): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < 0 || value > max) throw outOfRange(name, `>= 0 && <= ${max}`, value);
+  return value;
+}
+
+/**
+ * (offset, length) within [0, total]. Fast when valid: the common case costs a few comparisons;
+ * the precise error is worked out only on failure.
+ */
+export function validateRange(offset: unknown, length: unknown, total: number, offsetName = 'offset', lengthName = 'length'): void {
+  if (
+    typeof offset === 'number' && typeof length === 'number' &&
+    Number.isSafeInteger(offset) && Number.isSafeInteger(length) &&
+    offset >= 0 && length >= 0 && offset <= total && length <= total - offset
+  ) {
+    return;
+  }
+  validateInteger(offset, offsetName, total);
+  validateInteger(length, lengthName, total - (offset as number));
+}
+
+export function validateBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
+  return value;
+}
+
+export function validateString(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  return value;
+}
+
+export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
+    throw invalidArgValue(name, value, `must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  return value as T;
+}
+
+export function validateObject(value: unknown, name: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
+  return value as Record<string, unknown>;
+}
+
+/** A path: string (no NUL bytes), Buffer, or file: URL. */
+export function validatePath(value: unknown, name = 'path'): string {
+  let path: string;
+  if (typeof value === 'string') path = value;
+  else if (Buffer.isBuffer(value)) path = value.toString('utf8');
+  else if (value instanceof URL) {
+    if (value.protocol !== 'file:') throw invalidArgValue(name, value.href, 'must be a file: URL');
+    path = decodeURIComponent(value.pathname);
+  } else throw invalidArgType(name, 'of type string or an instance of Buffer or URL', value);
+  if (path.length === 0) throw invalidArgValue(name, path, 'must not be empty');
+  if (path.includes('\u0000')) throw invalidArgValue(name, path, 'must be a string without null bytes');
+  return path;
+}

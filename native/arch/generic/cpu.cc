@@ -1,0 +1,32 @@
+// Architectures without a cache-flush routine here: cacheline persistence is unavailable, so
+// mapping_linux.cc never detects a tier finer than page (msync) on them.
+#include <string.h>
+
+#include "cpu.h"
+
+namespace pmem {
+namespace {
+void FenceFull() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
+void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
+}  // namespace
+
+const CpuFeatures& Cpu() {
+  static const CpuFeatures features;
+  return features;
+}
+
+const FlushOps& Ops() {
+  static const FlushOps ops{nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false};
+  return ops;
+}
+
+const char* ArchName() {
+#if defined(__aarch64__)
+  return "arm64";
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace pmem

@@ -1,0 +1,85 @@
+#include <cpuid.h>
+#include <stdlib.h>
+
+#include "arch/x86_64/flush.h"
+#include "cpu.h"
+
+namespace pmem {
+namespace {
+
+bool EnvSet(const char* name) {
+  const char* v = getenv(name);
+  return v != nullptr && v[0] != '\0' && v[0] != '0';
+}
+
+// AVX state must be enabled by the OS (XCR0) before AVX instructions may run.
+bool OsSavesYmm(bool avx512) {
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return false;
+  unsigned int lo, hi;
+  asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  unsigned int need = avx512 ? 0xE6 : 0x06;
+  return (lo & need) == need;
+}
+
+CpuFeatures Detect() {
+  CpuFeatures f;
+  unsigned int eax, ebx, ecx, edx;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+    f.clflush = edx & (1u << 19);
+    f.sse2 = edx & (1u << 26);
+  }
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    f.clflushopt = ebx & (1u << 23);
+    f.clwb = ebx & (1u << 24);
+    f.avx2 = (ebx & (1u << 5)) && OsSavesYmm(false);
+    f.avx512f = (ebx & (1u << 16)) && OsSavesYmm(true);
+  }
+  return f;
+}
+
+void FenceSfence() { x86::Sfence(); }
+void FlushClwb(const void* a, size_t n) { x86::FlushClwb(a, n); }
+void FlushClflushopt(const void* a, size_t n) { x86::FlushClflushopt(a, n); }
+void FlushClflush(const void* a, size_t n) { x86::FlushClflush(a, n); }
+void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
+void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
+
+FlushOps Choose(const CpuFeatures& f) {
+  FlushOps ops{nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false};
+  if (f.clwb && !EnvSet("NODE_PMEM_NO_CLWB")) {
+    ops.flush = FlushClwb, ops.flush_name = "clwb";
+  } else if (f.clflushopt && !EnvSet("NODE_PMEM_NO_CLFLUSHOPT")) {
+    ops.flush = FlushClflushopt, ops.flush_name = "clflushopt";
+  } else if (f.clflush) {
+    ops.flush = FlushClflush, ops.flush_name = "clflush";
+  }
+  if (EnvSet("NODE_PMEM_NO_MOVNT")) return ops;
+  if (f.avx512f && !EnvSet("NODE_PMEM_NO_AVX512F")) {
+    ops.nt_copy = x86::NtCopyAvx512, ops.nt_fill = x86::NtFillAvx512, ops.nt_name = "avx512f";
+    ops.non_temporal = true;
+  } else if (f.avx2 && !EnvSet("NODE_PMEM_NO_AVX2")) {
+    ops.nt_copy = x86::NtCopyAvx2, ops.nt_fill = x86::NtFillAvx2, ops.nt_name = "avx2";
+    ops.non_temporal = true;
+  } else if (f.sse2) {
+    ops.nt_copy = x86::NtCopySse2, ops.nt_fill = x86::NtFillSse2, ops.nt_name = "sse2";
+    ops.non_temporal = true;
+  }
+  return ops;
+}
+
+}  // namespace
+
+const CpuFeatures& Cpu() {
+  static const CpuFeatures features = Detect();
+  return features;
+}
+
+const FlushOps& Ops() {
+  static const FlushOps ops = Choose(Cpu());
+  return ops;
+}
+
+const char* ArchName() { return "x64"; }
+
+}  // namespace pmem

@@ -1,0 +1,41 @@
+// CPU features and the flush / fence / non-temporal copy routines chosen once from them.
+// Architecture-specific code lives in arch/<arch>/; everything else calls through FlushOps.
+#pragma once
+#include <stddef.h>
+
+namespace pmem {
+
+constexpr size_t kCacheLine = 64;
+// libpmem's default: copies of at least this many bytes use non-temporal stores.
+constexpr size_t kNonTemporalThreshold = 256;
+
+struct CpuFeatures {
+  bool clflush = false;
+  bool clflushopt = false;
+  bool clwb = false;
+  bool sse2 = false;
+  bool avx2 = false;
+  bool avx512f = false;
+};
+
+struct FlushOps {
+  // Write back the cache lines covering [addr, addr+len); nullptr when the architecture has none.
+  void (*flush)(const void* addr, size_t len);
+  // Order earlier flushes and non-temporal stores before later stores.
+  void (*fence)();
+  // dst 64-byte aligned, len a multiple of 64: stores that bypass the cache (need only a fence).
+  void (*nt_copy)(void* dst, const void* src, size_t len);
+  void (*nt_fill)(void* dst, int byte, size_t len);
+  const char* flush_name;  // "clwb" | "clflushopt" | "clflush" | "none"
+  const char* nt_name;     // "avx512f" | "avx2" | "sse2" | "none"
+  bool non_temporal;       // nt_copy/nt_fill bypass the cache (else they are plain memcpy/memset)
+};
+
+// Detected once (thread-safe); the environment knobs NODE_PMEM_NO_CLWB, NODE_PMEM_NO_CLFLUSHOPT,
+// NODE_PMEM_NO_AVX512F, NODE_PMEM_NO_AVX2 and NODE_PMEM_NO_MOVNT force the older paths, as PMDK's
+// PMEM_NO_* variables do, so tests can exercise each of them.
+const CpuFeatures& Cpu();
+const FlushOps& Ops();
+const char* ArchName();
+
+}  // namespace pmem

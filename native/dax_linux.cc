@@ -1,0 +1,150 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dax.h"
+#include "sysfs.h"
+
+// The 2015 raw block-device DAX ioctls (int* argument). Shipped only in Linux 4.5-4.6.
+#define PMEM_BLKDAXSET _IO(0x12, 128)
+#define PMEM_BLKDAXGET _IO(0x12, 129)
+#ifndef FS_XFLAG_DAX
+#define FS_XFLAG_DAX 0x00008000
+#endif
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
+
+namespace pmem {
+namespace {
+
+const char kBlkDaxHistory[] =
+    "raw block-device DAX and its BLKDAXGET/BLKDAXSET ioctls existed only in Linux 4.5-4.6 (BLKDAXSET was "
+    "reverted before release) and current kernels do not know them; use device-dax (/dev/daxX.Y, "
+    "'ndctl create-namespace -m devdax') or a filesystem mounted with -o dax instead";
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+bool IsDevDaxChar(const struct stat& st) {
+  std::string dir;
+  return S_ISCHR(st.st_mode) && IsDevDaxDevice(st.st_rdev, &dir);
+}
+
+bool Unsupported(const std::string& path, Failure* f) {
+  return PmemFail(f, PmemCode::kUnsupported, path,
+                  "DAX state applies to regular files, directories, block devices and device-dax; '" + path +
+                      "' is none of them");
+}
+
+bool FileDax(int fd, const std::string& path, DaxState* out, Failure* f) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) != 0) return SysFail(f, errno, "statx", path);
+  bool statx_knows = (stx.stx_attributes_mask & STATX_ATTR_DAX) != 0;
+  out->effective = statx_knows ? ((stx.stx_attributes & STATX_ATTR_DAX) ? 1 : 0) : -1;
+  struct fsxattr fsx;
+  if (ioctl(fd, FS_IOC_FSGETXATTR, &fsx) == 0) {
+    out->mechanism = "statx+fsxattr";
+    out->inode_flag = (fsx.fsx_xflags & FS_XFLAG_DAX) ? 1 : 0;
+  } else if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) {
+    out->mechanism = "statx";
+    out->inode_flag = -1;
+  } else {
+    return SysFail(f, errno, "ioctl(FS_IOC_FSGETXATTR)", path);
+  }
+  out->reason = std::string(statx_knows ? "statx STATX_ATTR_DAX says " : "statx does not report DAX here; ") +
+                (out->effective == 1 ? "DAX is in effect (page cache bypassed)"
+                                     : out->effective == 0 ? "DAX is not in effect" : "effective state unknown");
+  if (out->inode_flag != -1)
+    out->reason += std::string("; FS_XFLAG_DAX is ") + (out->inode_flag ? "set" : "clear") +
+                   " (it takes effect on a dax=inode mount once the inode is reloaded)";
+  return true;
+}
+
+bool BlockDax(int fd, const std::string& path, DaxState* out, Failure* f) {
+  int value = 0;
+  if (ioctl(fd, PMEM_BLKDAXGET, &value) != 0)
+    return SysFail(f, errno, "ioctl(BLKDAXGET)", path, kBlkDaxHistory);
+  out->mechanism = "blkdaxget";
+  out->effective = value ? 1 : 0;
+  out->inode_flag = -1;
+  out->reason = std::string("BLKDAXGET answered ") + (value ? "1" : "0");
+  return true;
+}
+
+bool OpenForDax(const std::string& path, struct stat* st, int* fd, Failure* f) {
+  if (stat(path.c_str(), st) != 0) return SysFail(f, errno, "stat", path);
+  if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode) && !S_ISBLK(st->st_mode) && !IsDevDaxChar(*st))
+    return Unsupported(path, f);
+  if (IsDevDaxChar(*st)) {
+    *fd = -1;
+    return true;
+  }
+  *fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (*fd < 0) return SysFail(f, errno, "open", path);
+  return true;
+}
+
+}  // namespace
+
+bool GetDax(const std::string& path, DaxState* out, Failure* f) {
+  struct stat st;
+  int raw = -1;
+  if (!OpenForDax(path, &st, &raw, f)) return false;
+  Fd fd(raw);
+  if (S_ISCHR(st.st_mode)) {
+    out->mechanism = "devdax";
+    out->effective = 1;
+    out->inode_flag = -1;
+    out->reason = "device-dax is always DAX";
+    return true;
+  }
+  if (S_ISBLK(st.st_mode)) return BlockDax(fd.get(), path, out, f);
+  return FileDax(fd.get(), path, out, f);
+}
+
+bool SetDax(const std::string& path, bool enabled, DaxState* out, Failure* f) {
+  struct stat st;
+  int raw = -1;
+  if (!OpenForDax(path, &st, &raw, f)) return false;
+  Fd fd(raw);
+  if (S_ISCHR(st.st_mode)) {
+    if (!enabled)
+      return PmemFail(f, PmemCode::kUnsupported, path,
+                      "device-dax is always DAX; reconfigure the namespace (ndctl create-namespace -m fsdax) to "
+                      "get a block device instead");
+    return GetDax(path, out, f);
+  }
+  if (S_ISBLK(st.st_mode)) {
+    int value = enabled ? 1 : 0;
+    if (ioctl(fd.get(), PMEM_BLKDAXSET, &value) != 0)
+      return SysFail(f, errno, "ioctl(BLKDAXSET)", path, kBlkDaxHistory);
+    return BlockDax(fd.get(), path, out, f);
+  }
+  struct fsxattr fsx;
+  if (ioctl(fd.get(), FS_IOC_FSGETXATTR, &fsx) != 0)
+    return SysFail(f, errno, "ioctl(FS_IOC_FSGETXATTR)", path,
+                   errno == ENOTTY || errno == EOPNOTSUPP ? "this filesystem has no per-inode DAX flag" : "");
+  if (enabled)
+    fsx.fsx_xflags |= FS_XFLAG_DAX;
+  else
+    fsx.fsx_xflags &= ~FS_XFLAG_DAX;
+  if (ioctl(fd.get(), FS_IOC_FSSETXATTR, &fsx) != 0)
+    return SysFail(f, errno, "ioctl(FS_IOC_FSSETXATTR)", path,
+                   errno == EOPNOTSUPP || errno == EINVAL ? "this filesystem does not accept FS_XFLAG_DAX" : "");
+  return FileDax(fd.get(), path, out, f);
+}
+
+}  // namespace pmem

@@ -1,0 +1,111 @@
+// A live mapping of a Source: the address range, its durability tier, and its teardown.
+// Plain C++ (no N-API): mapping_wrap.cc exposes it to JS, flush_worker.cc uses it off-thread.
+#pragma once
+#include <stdint.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "source.h"
+#include "status.h"
+
+namespace pmem {
+
+enum class Granularity { kByte = 0, kCacheline = 1, kPage = 2 };
+const char* GranularityName(Granularity g);
+
+struct MapOptions {
+  uint64_t offset = 0;
+  int64_t length = -1;  // -1: to the end of the source
+  bool sparse = false;
+  bool force = false;   // granularity forced by the caller
+  Granularity forced = Granularity::kPage;
+};
+
+class MappingCore;
+using PersistFn = int (*)(MappingCore* m, uint64_t offset, uint64_t length);
+
+// Called when a core is unmapped, so the registry of live mappings can forget it.
+class MappingRegistry {
+ public:
+  virtual ~MappingRegistry() = default;
+  virtual void Forget(MappingCore* core) = 0;
+};
+
+class MappingCore {
+ public:
+  ~MappingCore();
+
+  // Tier and description, fixed at creation.
+  char* addr() const { return addr_; }
+  uint64_t length() const { return length_; }
+  uint64_t offset() const { return offset_; }
+  const Source& source() const { return src_; }
+  Granularity granularity() const { return granularity_; }
+  Granularity detected() const { return detected_; }
+  const std::string& reason() const { return reason_; }
+  bool forced() const { return forced_; }
+  bool map_sync() const { return map_sync_; }
+  bool read_only() const { return read_only_; }
+  uint64_t flush_unit() const { return flush_unit_; }
+  const char* KindName() const;
+
+  // Hot paths: return 0 or -errno. Callers have checked bounds (see InRange).
+  int Flush(uint64_t off, uint64_t len) { return flush_(this, off, len); }
+  int Drain();
+  int Persist(uint64_t off, uint64_t len);
+  int CopyPersist(uint64_t off, const char* src, uint64_t len);
+  int FillPersist(uint64_t off, uint64_t len, int byte);
+  // Sort, align to flush_unit and merge (offset, length) pairs in place; returns the merged count
+  // or -EINVAL (nothing changed) when a pair is not a valid range of this mapping.
+  int64_t Coalesce(double* pairs, size_t count) const;
+  // Coalesce, flush every merged run, fence once. Returns the merged count or -errno.
+  int64_t PersistExtents(double* pairs, size_t count);
+
+  bool InRange(uint64_t off, uint64_t len) const { return off <= length_ && len <= length_ - off; }
+
+  // Lifetime. Pins are taken and dropped on the JS thread; the mutex serialises off-thread work
+  // (persistAsync) against the final munmap.
+  bool mapped() const { return addr_ != nullptr; }
+  bool closing() const { return closing_; }
+  void Pin() { pins_++; }
+  void Unpin();                 // drops a pin; unmaps if closing and it was the last one
+  uint32_t pins() const { return pins_; }
+  void RequestClose();          // unmaps now, or when the last pin drops
+  void Unmap();                 // immediately (waits for an off-thread flush in progress)
+  std::mutex& work_mutex() { return work_mutex_; }
+  void set_registry(MappingRegistry* r) { registry_ = r; }
+
+  static int MsyncRange(MappingCore* m, uint64_t off, uint64_t len);
+
+ private:
+  friend bool MapSource(Source* src, const MapOptions& opts, std::shared_ptr<MappingCore>* out, Failure* f);
+  MappingCore() = default;
+
+  char* addr_ = nullptr;
+  char* reservation_ = nullptr;  // what to munmap (differs from addr_ only when over-aligned)
+  uint64_t reservation_len_ = 0;
+  uint64_t length_ = 0;
+  uint64_t offset_ = 0;
+  Source src_;
+  Granularity granularity_ = Granularity::kPage;
+  Granularity detected_ = Granularity::kPage;
+  std::string reason_;
+  bool forced_ = false;
+  bool map_sync_ = false;
+  bool read_only_ = false;
+  uint64_t flush_unit_ = 4096;
+  PersistFn flush_ = nullptr;
+  bool closing_ = false;
+  uint32_t pins_ = 0;
+  std::mutex work_mutex_;
+  MappingRegistry* registry_ = nullptr;
+};
+
+// Validates the window, maps it (MAP_SYNC where the kernel allows, device-dax alignment) and
+// decides the tier. Takes ownership of src on success; on failure src is abandoned (files it
+// created or extended are restored).
+bool MapSource(Source* src, const MapOptions& opts, std::shared_ptr<MappingCore>* out, Failure* f);
+
+}  // namespace pmem

@@ -1,0 +1,103 @@
+// Making bytes durable, per tier:
+//   cacheline: write back the lines (clwb > clflushopt > clflush), then sfence;
+//   byte:      the caches are persistent (eADR): only the fence;
+//   page:      msync(MS_SYNC) of the page-aligned range (page cache, virtio-pmem).
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cpu.h"
+#include "persist.h"
+
+namespace pmem {
+namespace {
+
+int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
+  if (len != 0) Ops().flush(m->addr() + off, len);
+  return 0;
+}
+
+int FlushNothing(MappingCore*, uint64_t, uint64_t) { return 0; }
+
+bool Overlaps(const char* a, const char* b, uint64_t len) {
+  return (a < b + len) && (b < a + len);
+}
+
+}  // namespace
+
+int MappingCore::MsyncRange(MappingCore* m, uint64_t off, uint64_t len) {
+  if (len == 0) return 0;
+  uint64_t page = PageSize();
+  uint64_t start = off & ~(page - 1);
+  uint64_t end = off + len;
+  if (msync(m->addr() + start, end - start, MS_SYNC) != 0) return -errno;
+  return 0;
+}
+
+PersistFn ChooseFlush(Granularity g) {
+  switch (g) {
+    case Granularity::kCacheline: return Ops().flush != nullptr ? FlushLines : MappingCore::MsyncRange;
+    case Granularity::kByte: return FlushNothing;
+    case Granularity::kPage: return MappingCore::MsyncRange;
+  }
+  return MappingCore::MsyncRange;
+}
+
+int MappingCore::Drain() {
+  if (granularity_ != Granularity::kPage) Ops().fence();
+  return 0;
+}
+
+int MappingCore::Persist(uint64_t off, uint64_t len) {
+  int rc = flush_(this, off, len);
+  if (rc != 0) return rc;
+  return Drain();
+}
+
+// Like libpmem's memcpy_persist: temporal stores (then flush) for small copies and the unaligned
+// head and tail, non-temporal stores for the 64-byte aligned middle, one fence at the end.
+int MappingCore::CopyPersist(uint64_t off, const char* src, uint64_t len) {
+  if (len == 0) return 0;
+  char* dst = addr_ + off;
+  const FlushOps& ops = Ops();
+  bool nt = granularity_ != Granularity::kPage && len >= kNonTemporalThreshold &&
+            !Overlaps(dst, src, len) && ops.non_temporal;
+  if (!nt) {
+    memmove(dst, src, len);
+    return Persist(off, len);
+  }
+  uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
+  memcpy(dst, src, head);
+  uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
+  ops.nt_copy(dst + head, src + head, middle);
+  uint64_t tail = len - head - middle;
+  memcpy(dst + head + middle, src + head + middle, tail);
+  flush_(this, off, head);
+  flush_(this, off + head + middle, tail);
+  ops.fence();
+  return 0;
+}
+
+int MappingCore::FillPersist(uint64_t off, uint64_t len, int byte) {
+  if (len == 0) return 0;
+  char* dst = addr_ + off;
+  const FlushOps& ops = Ops();
+  bool nt = granularity_ != Granularity::kPage && len >= kNonTemporalThreshold && ops.non_temporal;
+  if (!nt) {
+    memset(dst, byte, len);
+    return Persist(off, len);
+  }
+  uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
+  memset(dst, byte, head);
+  uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
+  ops.nt_fill(dst + head, byte, middle);
+  uint64_t tail = len - head - middle;
+  memset(dst + head + middle, byte, tail);
+  flush_(this, off, head);
+  flush_(this, off + head + middle, tail);
+  ops.fence();
+  return 0;
+}
+
+}  // namespace pmem

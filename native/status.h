@@ -1,0 +1,72 @@
+// The only list of node-pmem's own error codes, and the failure record the core returns.
+// The core never throws and never builds JS values: it fills a Failure, and errors_wrap.cc
+// turns that into a JS error with Node's conventions.
+#pragma once
+#include <string>
+
+namespace pmem {
+
+enum class PmemCode {
+  kNone = 0,       // a plain system error: the code is the errno name
+  kUnsupported,    // path kind we cannot map (directory, fifo, socket, non-dax char device)
+  kUnaligned,      // window not aligned to the source's alignment
+  kEmpty,          // nothing to map (zero-length file or window)
+  kAsyncFlush,     // device-dax on a region whose flush is asynchronous (virtio-pmem)
+  kLocked,         // flock conflict
+  kOutOfRange,     // window beyond the source
+  kInvalidArg,     // inconsistent options
+  kClosed,         // use after close
+};
+
+inline const char* PmemCodeName(PmemCode code) {
+  switch (code) {
+    case PmemCode::kNone: return nullptr;
+    case PmemCode::kUnsupported: return "ERR_PMEM_UNSUPPORTED";
+    case PmemCode::kUnaligned: return "ERR_PMEM_UNALIGNED";
+    case PmemCode::kEmpty: return "ERR_PMEM_EMPTY";
+    case PmemCode::kAsyncFlush: return "ERR_PMEM_ASYNC_FLUSH";
+    case PmemCode::kLocked: return "ERR_PMEM_LOCKED";
+    case PmemCode::kOutOfRange: return "ERR_OUT_OF_RANGE";
+    case PmemCode::kInvalidArg: return "ERR_INVALID_ARG_VALUE";
+    case PmemCode::kClosed: return "ERR_PMEM_CLOSED";
+  }
+  return nullptr;
+}
+
+// Name of an errno value, e.g. "ENOTTY" (libuv's table; defined in errors_wrap.cc).
+const char* ErrnoName(int err);
+// The kernel's own name (EOPNOTSUPP where libuv says ENOTSUP), for explanations.
+const char* KernelErrnoName(int err);
+
+struct Failure {
+  PmemCode code = PmemCode::kNone;
+  int sys_errno = 0;      // errno of the failed syscall, 0 when none failed
+  std::string syscall;    // e.g. "open", "mmap"
+  std::string path;
+  std::string message;    // explanation added to the message
+
+  bool failed() const { return code != PmemCode::kNone || sys_errno != 0; }
+};
+
+// Record a failed syscall (errno already set by the caller's syscall).
+inline bool SysFail(Failure* f, int err, const char* syscall, const std::string& path,
+                    std::string message = std::string()) {
+  f->code = PmemCode::kNone;
+  f->sys_errno = err;
+  f->syscall = syscall;
+  f->path = path;
+  f->message = std::move(message);
+  return false;
+}
+
+inline bool PmemFail(Failure* f, PmemCode code, const std::string& path, std::string message,
+                     int err = 0, const char* syscall = "") {
+  f->code = code;
+  f->sys_errno = err;
+  f->syscall = syscall;
+  f->path = path;
+  f->message = std::move(message);
+  return false;
+}
+
+}  // namespace pmem
