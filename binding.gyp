@@ -12,6 +12,7 @@
         "native/extent.cc",
         "native/dax_linux.cc",
         "native/mapping_wrap.cc",
+        "native/big_buffer_v8.cc",
         "native/flush_worker.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

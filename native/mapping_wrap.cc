@@ -1,5 +1,6 @@
 #include "mapping_wrap.h"
 
+#include "big_buffer_v8.h"
 #include "errors.h"
 #include "flush_worker.h"
 #include "macros.h"
@@ -34,7 +35,9 @@ Napi::Object MappingHandle::Create(Napi::Env env, AddonData* data, std::shared_p
   core->set_registry(data);
   data->Remember(core.get());
   // The one ArrayBuffer of this mapping: V8 must never see two backing stores at one address.
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, core->addr(), core->length());
+  Napi::ArrayBuffer buffer = core->length() <= kNodeExternalBufferLimit
+                                 ? Napi::ArrayBuffer::New(env, core->addr(), core->length())
+                                 : BigExternalArrayBuffer(env, core->addr(), core->length());
   handle->buffer_ = Napi::Reference<Napi::ArrayBuffer>::New(buffer, 1);
   handle->core_ = std::move(core);
   return obj;

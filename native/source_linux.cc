@@ -142,9 +142,13 @@ bool OpenSource(const std::string& path, const SourceOptions& o, Source* src, Fa
   } else {
     ok = Refuse(path, st.st_mode, f);  // it changed under us since the stat
   }
-  if (ok && src->kind != SourceKind::kFile && (o.create || o.size >= 0))
-    ok = PmemFail(f, PmemCode::kInvalidArg, path, "create and size apply to regular files only; '" + path + "' is a device");
-  if (ok) ok = Lock(src, o.lock, f);
+  if (ok && src->kind != SourceKind::kFile && o.size >= 0)
+    ok = PmemFail(f, PmemCode::kInvalidArg, path, "size applies to regular files only; '" + path + "' is a device");
+  if (ok && !Lock(src, o.lock, f)) {
+    // Someone else holds the file, maybe one we just created and they opened: never unlink it.
+    src->created = false;
+    ok = false;
+  }
   if (ok) {
     switch (src->kind) {
       case SourceKind::kFile: ok = SizeRegular(src, st, o, f); break;
