@@ -1,4 +1,5 @@
 /** open(): validates options, asks the native core to open and map, wraps the result. */
+import { markAsUntransferable } from 'node:worker_threads';
 import { native, type NativeOpenOptions } from './binding';
 import { invalidArgValue } from './errors';
 import { createMapping, type Mapping } from './mapping';
@@ -44,5 +45,8 @@ function nativeOptions(options: unknown): NativeOpenOptions {
 export function open(path: string | Buffer | URL, options?: OpenOptions): Mapping {
   const p = validatePath(path);
   const backend = native.open(p, nativeOptions(options));
+  // postMessage/structuredClone must never move the mapped memory to a context that could
+  // outlive munmap; marked untransferable, a transfer attempt fails with DataCloneError.
+  markAsUntransferable(backend.buffer());
   return createMapping(backend);
 }

@@ -69,7 +69,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (!OpenSource(path, so, &src, &f)) ThrowFailure(env, f);
   std::shared_ptr<MappingCore> core;
   if (!MapSource(&src, mo, &core, &f)) ThrowFailure(env, f);
-  return MappingHandle::Create(env, env.GetInstanceData<AddonData>(), std::move(core));
+  return CreateMappingHandle(env, env.GetInstanceData<AddonData>(), std::move(core));
 }
 
 Napi::Value DaxToJs(Napi::Env env, const std::string& path, const DaxState& d) {
@@ -129,7 +129,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);  // deleted by N-API at env teardown
   napi_add_env_cleanup_hook(env, Cleanup, data);
-  data->mapping_constructor = Napi::Persistent(MappingHandle::Define(env));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("getDax", Napi::Function::New<GetDaxJs>(env, "getDax"));
   exports.Set("setDax", Napi::Function::New<SetDaxJs>(env, "setDax"));

@@ -10,8 +10,6 @@ namespace pmem {
 
 class AddonData : public MappingRegistry {
  public:
-  Napi::FunctionReference mapping_constructor;
-
   void Remember(MappingCore* core) { live_.insert(core); }
   void Forget(MappingCore* core) override { live_.erase(core); }
   size_t LiveCount() const { return live_.size(); }

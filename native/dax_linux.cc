@@ -26,6 +26,21 @@ const char kBlkDaxHistory[] =
     "reverted before release) and current kernels do not know them; use device-dax (/dev/daxX.Y, "
     "'ndctl create-namespace -m devdax') or a filesystem mounted with -o dax instead";
 
+// What the errno of a BLKDAXGET/BLKDAXSET means, then the history.
+std::string BlkDaxExplanation(int err) {
+  std::string meaning;
+  switch (err) {
+    case ENOTTY: meaning = "the block layer and driver do not know this ioctl"; break;
+    case EINVAL: meaning = "the driver rejected an ioctl it does not know"; break;
+    case EACCES:
+    case EPERM: meaning = "changing DAX needs CAP_SYS_ADMIN"; break;
+    case EBUSY: meaning = "the device is mapped or in use, so DAX cannot change now"; break;
+    case EFAULT: meaning = "the kernel could not access the int argument"; break;
+    default: meaning = "the kernel refused the request"; break;
+  }
+  return meaning + "; " + kBlkDaxHistory;
+}
+
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -76,7 +91,7 @@ bool FileDax(int fd, const std::string& path, DaxState* out, Failure* f) {
 bool BlockDax(int fd, const std::string& path, DaxState* out, Failure* f) {
   int value = 0;
   if (ioctl(fd, PMEM_BLKDAXGET, &value) != 0)
-    return SysFail(f, errno, "ioctl(BLKDAXGET)", path, kBlkDaxHistory);
+    return SysFail(f, errno, "ioctl(BLKDAXGET)", path, BlkDaxExplanation(errno));
   out->mechanism = "blkdaxget";
   out->effective = value ? 1 : 0;
   out->inode_flag = -1;
@@ -130,7 +145,7 @@ bool SetDax(const std::string& path, bool enabled, DaxState* out, Failure* f) {
   if (S_ISBLK(st.st_mode)) {
     int value = enabled ? 1 : 0;
     if (ioctl(fd.get(), PMEM_BLKDAXSET, &value) != 0)
-      return SysFail(f, errno, "ioctl(BLKDAXSET)", path, kBlkDaxHistory);
+      return SysFail(f, errno, "ioctl(BLKDAXSET)", path, BlkDaxExplanation(errno));
     return BlockDax(fd.get(), path, out, f);
   }
   struct fsxattr fsx;

@@ -16,18 +16,19 @@ void FlushWorker::Execute() {
   status_ = core_->mapped() ? core_->Persist(offset_, length_) : -EBADF;
 }
 
-void FlushWorker::OnOK() {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
+// Raw calls, status ignored: when a worker is terminated the env cannot run JS any more, and
+// nothing here may throw (a C++ exception escaping OnOK would abort the process).
+void FlushWorker::Deliver(int status) {
+  napi_env env = Env();
   core_->Unpin();  // may unmap a mapping closed meanwhile
-  Callback().Call({Napi::Number::New(env, status_)});
+  napi_value argv[1];
+  napi_value undefined;
+  if (napi_create_double(env, status, &argv[0]) != napi_ok || napi_get_undefined(env, &undefined) != napi_ok) return;
+  napi_call_function(env, undefined, Callback().Value(), 1, argv, nullptr);
 }
 
-void FlushWorker::OnError(const Napi::Error& e) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  core_->Unpin();
-  Callback().Call({Napi::Number::New(env, -EIO)});
-}
+void FlushWorker::OnOK() { Deliver(status_); }
+
+void FlushWorker::OnError(const Napi::Error&) { Deliver(-EIO); }
 
 }  // namespace pmem

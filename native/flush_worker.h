@@ -18,6 +18,8 @@ class FlushWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override;
 
  private:
+  void Deliver(int status);
+
   std::shared_ptr<MappingCore> core_;
   uint64_t offset_;
   uint64_t length_;

@@ -7,224 +7,286 @@
 
 namespace pmem {
 namespace {
-// Only Create() can construct a handle: it passes this token as the first argument.
-int construct_token;
-}  // namespace
 
-Napi::Function MappingHandle::Define(Napi::Env env) {
-  return DefineClass(env, "MappingHandle",
-                     {
-                         InstanceMethod<&MappingHandle::JS_buffer>("buffer"),
-                         InstanceMethod<&MappingHandle::JS_info>("info"),
-                         InstanceMethod<&MappingHandle::JS_flush>("flush"),
-                         InstanceMethod<&MappingHandle::JS_drain>("drain"),
-                         InstanceMethod<&MappingHandle::JS_persist>("persist"),
-                         InstanceMethod<&MappingHandle::JS_persistAsync>("persistAsync"),
-                         InstanceMethod<&MappingHandle::JS_persistExtents>("persistExtents"),
-                         InstanceMethod<&MappingHandle::JS_coalesceExtents>("coalesceExtents"),
-                         InstanceMethod<&MappingHandle::JS_copyPersist>("copyPersist"),
-                         InstanceMethod<&MappingHandle::JS_fillPersist>("fillPersist"),
-                         InstanceMethod<&MappingHandle::JS_close>("close"),
-                         InstanceMethod<&MappingHandle::JS_pins>("pins"),
-                     });
-}
+// State shared by one mapping's native functions; destroyed when the last of them is collected.
+struct MappingSlot {
+  napi_env env = nullptr;
+  std::shared_ptr<MappingCore> core;
+  napi_ref buffer = nullptr;  // the one ArrayBuffer: V8 must never see two backing stores at one address
 
-Napi::Object MappingHandle::Create(Napi::Env env, AddonData* data, std::shared_ptr<MappingCore> core) {
-  Napi::Object obj = data->mapping_constructor.New({Napi::External<int>::New(env, &construct_token)});
-  MappingHandle* handle = Unwrap(obj);
-  core->set_registry(data);
-  data->Remember(core.get());
-  // The one ArrayBuffer of this mapping: V8 must never see two backing stores at one address.
-  Napi::ArrayBuffer buffer = core->length() <= kNodeExternalBufferLimit
-                                 ? Napi::ArrayBuffer::New(env, core->addr(), core->length())
-                                 : BigExternalArrayBuffer(env, core->addr(), core->length());
-  handle->buffer_ = Napi::Reference<Napi::ArrayBuffer>::New(buffer, 1);
-  handle->core_ = std::move(core);
-  return obj;
-}
-
-MappingHandle::MappingHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MappingHandle>(info) {
-  if (info.Length() < 1 || !info[0].IsExternal() || info[0].As<Napi::External<int>>().Data() != &construct_token)
-    throw Napi::TypeError::New(info.Env(), "Illegal constructor: mappings are made by open()");
-}
-
-MappingHandle::~MappingHandle() {
-  // Collected without close(): unmap now, or when in-flight work drops its pin.
-  if (core_) core_->RequestClose();
-}
-
-void MappingHandle::Detach() {
-  if (detached_ || buffer_.IsEmpty()) return;
-  Napi::ArrayBuffer buffer = buffer_.Value();
-  if (!buffer.IsDetached()) buffer.Detach();
-  detached_ = true;
-  buffer_.Reset();
-}
-
-Napi::Value MappingHandle::JS_buffer(const Napi::CallbackInfo& info) {
-  if (!core_ || detached_) {
-    Failure f;
-    PmemFail(&f, PmemCode::kClosed, "", "the mapping is closed");
-    throw MakeError(info.Env(), f);
+  ~MappingSlot() {
+    // Collected without close(): unmap now, or when in-flight work drops its pin.
+    if (core) core->RequestClose();
+    if (buffer != nullptr) napi_delete_reference(env, buffer);
   }
-  return buffer_.Value();
-}
 
-Napi::Value MappingHandle::JS_info(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  const MappingCore& c = *core_;
-  const Source& s = c.source();
-  o.Set("path", s.path);
-  o.Set("kind", c.KindName());
-  o.Set("length", Napi::Number::New(env, static_cast<double>(c.length())));
-  o.Set("offset", Napi::Number::New(env, static_cast<double>(c.offset())));
-  o.Set("sourceSize", Napi::Number::New(env, static_cast<double>(s.size)));
-  o.Set("granularity", GranularityName(c.granularity()));
-  o.Set("detectedGranularity", GranularityName(c.detected()));
-  o.Set("granularityReason", c.reason());
-  o.Set("forced", c.forced());
-  o.Set("readOnly", c.read_only());
-  o.Set("mapSync", c.map_sync());
-  o.Set("alignment", Napi::Number::New(env, static_cast<double>(s.alignment)));
-  o.Set("flushUnit", Napi::Number::New(env, static_cast<double>(c.flush_unit())));
-  if (s.region.found) {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("name", s.region.name);
-    r.Set("persistenceDomain", s.region.persistence_domain.empty() ? env.Null() : Napi::String::New(env, s.region.persistence_domain));
-    r.Set("provider", s.region.provider.empty() ? env.Null() : Napi::String::New(env, s.region.provider));
-    r.Set("asyncFlush", s.region.async_flush);
-    r.Set("deepFlushPath", s.region.has_deep_flush ? Napi::String::New(env, s.region.dir + "/deep_flush") : env.Null());
-    o.Set("region", r);
-  } else {
-    o.Set("region", env.Null());
+  bool usable() const { return core->mapped() && !core->closing(); }
+
+  void Detach() {
+    if (buffer == nullptr) return;
+    napi_value value;
+    bool detached = false;
+    if (napi_get_reference_value(env, buffer, &value) == napi_ok && value != nullptr &&
+        napi_is_detached_arraybuffer(env, value, &detached) == napi_ok && !detached)
+      napi_detach_arraybuffer(env, value);
+    napi_delete_reference(env, buffer);
+    buffer = nullptr;
   }
-  return o;
+};
+
+using SlotRef = std::shared_ptr<MappingSlot>;
+
+// Arguments and the mapping of a bound call: one napi_get_cb_info, nothing allocated.
+template <size_t N>
+struct Call {
+  napi_value argv[N];
+  MappingSlot* slot;
+  Call(napi_env env, napi_callback_info info) {
+    size_t argc = N;
+    void* data = nullptr;
+    napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+    slot = static_cast<SlotRef*>(data)->get();
+  }
+};
+
+napi_value Status(napi_env env, double rc) {
+  napi_value v;
+  napi_create_double(env, rc, &v);
+  return v;
 }
 
-Napi::Value MappingHandle::JS_flush(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
+napi_value JsFlush(napi_env env, napi_callback_info info) {
+  Call<2> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
   uint64_t off, len;
-  REQUIRE_INDEX_OR_STATUS(env, info[0], off);
-  REQUIRE_INDEX_OR_STATUS(env, info[1], len);
-  if (!core_->InRange(off, len)) RETURN_STATUS(env, -ERANGE);
-  RETURN_STATUS(env, core_->Flush(off, len));
+  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) return Status(env, -EINVAL);
+  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
+  return Status(env, c.slot->core->Flush(off, len));
 }
 
-Napi::Value MappingHandle::JS_drain(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
-  RETURN_STATUS(env, core_->Drain());
+napi_value JsDrain(napi_env env, napi_callback_info info) {
+  Call<0> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
+  return Status(env, c.slot->core->Drain());
 }
 
-Napi::Value MappingHandle::JS_persist(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
+napi_value JsPersist(napi_env env, napi_callback_info info) {
+  Call<2> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
   uint64_t off, len;
-  REQUIRE_INDEX_OR_STATUS(env, info[0], off);
-  REQUIRE_INDEX_OR_STATUS(env, info[1], len);
-  if (!core_->InRange(off, len)) RETURN_STATUS(env, -ERANGE);
-  RETURN_STATUS(env, core_->Persist(off, len));
+  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) return Status(env, -EINVAL);
+  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
+  return Status(env, c.slot->core->Persist(off, len));
 }
 
-Napi::Value MappingHandle::JS_persistAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "persistAsync needs a callback");
-  Napi::Function callback = info[2].As<Napi::Function>();
-  uint64_t off, len;
+napi_value JsPersistAsync(napi_env env, napi_callback_info info) {
+  Call<3> c(env, info);
+  Napi::Env e(env);
+  Napi::Value cb(env, c.argv[2]);
+  if (!cb.IsFunction()) throw Napi::TypeError::New(e, "persistAsync needs a callback");
+  Napi::Function callback = cb.As<Napi::Function>();
+  uint64_t off = 0, len = 0;
   int rc = 0;
-  if (!core_ || !core_->mapped() || core_->closing()) {
+  if (!c.slot->usable()) {
     rc = -EBADF;
-  } else if (!ReadIndex(env, info[0], &off) || !ReadIndex(env, info[1], &len)) {
+  } else if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) {
     rc = -EINVAL;
-  } else if (!core_->InRange(off, len)) {
+  } else if (!c.slot->core->InRange(off, len)) {
     rc = -ERANGE;
   }
   if (rc != 0) {
-    callback.Call({Napi::Number::New(env, rc)});
-    return env.Undefined();
+    callback.Call({Napi::Number::New(e, rc)});
+    return e.Undefined();
   }
-  auto* worker = new FlushWorker(callback, core_, off, len);  // AsyncWorker deletes itself
-  worker->Queue();
-  return env.Undefined();
+  (new FlushWorker(callback, c.slot->core, off, len))->Queue();  // AsyncWorker deletes itself
+  return e.Undefined();
 }
 
 // (Float64Array pairs, count) -> the typed array's data, or nullptr when they do not fit.
-static double* ExtentArgs(const Napi::CallbackInfo& info, size_t* count) {
-  napi_env env = info.Env();
+double* ExtentArgs(napi_env env, napi_value array, napi_value count_value, size_t* count) {
   bool is_typed = false;
-  if (napi_is_typedarray(env, info[0], &is_typed) != napi_ok || !is_typed) return nullptr;
+  if (napi_is_typedarray(env, array, &is_typed) != napi_ok || !is_typed) return nullptr;
   napi_typedarray_type type;
   size_t length;
   void* data;
-  if (napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+  if (napi_get_typedarray_info(env, array, &type, &length, &data, nullptr, nullptr) != napi_ok ||
       type != napi_float64_array)
     return nullptr;
   uint64_t n;
-  if (!ReadIndex(env, info[1], &n) || n > length / 2) return nullptr;
+  if (!ReadIndex(env, count_value, &n) || n > length / 2) return nullptr;
   *count = static_cast<size_t>(n);
   return static_cast<double*>(data);
 }
 
-Napi::Value MappingHandle::JS_persistExtents(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
+napi_value JsPersistExtents(napi_env env, napi_callback_info info) {
+  Call<2> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
   size_t count = 0;
-  double* pairs = ExtentArgs(info, &count);
-  if (pairs == nullptr) RETURN_STATUS(env, -EINVAL);
-  RETURN_STATUS(env, static_cast<double>(core_->PersistExtents(pairs, count)));
+  double* pairs = ExtentArgs(env, c.argv[0], c.argv[1], &count);
+  if (pairs == nullptr) return Status(env, -EINVAL);
+  return Status(env, static_cast<double>(c.slot->core->PersistExtents(pairs, count)));
 }
 
-Napi::Value MappingHandle::JS_coalesceExtents(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
+napi_value JsCoalesceExtents(napi_env env, napi_callback_info info) {
+  Call<2> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
   size_t count = 0;
-  double* pairs = ExtentArgs(info, &count);
-  if (pairs == nullptr) RETURN_STATUS(env, -EINVAL);
-  RETURN_STATUS(env, static_cast<double>(core_->Coalesce(pairs, count)));
+  double* pairs = ExtentArgs(env, c.argv[0], c.argv[1], &count);
+  if (pairs == nullptr) return Status(env, -EINVAL);
+  return Status(env, static_cast<double>(c.slot->core->Coalesce(pairs, count)));
 }
 
-Napi::Value MappingHandle::JS_copyPersist(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
+napi_value JsCopyPersist(napi_env env, napi_callback_info info) {
+  Call<4> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
   uint64_t off, src_off, len;
-  REQUIRE_INDEX_OR_STATUS(env, info[0], off);
-  REQUIRE_INDEX_OR_STATUS(env, info[2], src_off);
-  REQUIRE_INDEX_OR_STATUS(env, info[3], len);
+  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[2], &src_off) || !ReadIndex(env, c.argv[3], &len))
+    return Status(env, -EINVAL);
   bool is_typed = false;
-  if (napi_is_typedarray(env, info[1], &is_typed) != napi_ok || !is_typed) RETURN_STATUS(env, -EINVAL);
+  if (napi_is_typedarray(env, c.argv[1], &is_typed) != napi_ok || !is_typed) return Status(env, -EINVAL);
   napi_typedarray_type type;
   size_t src_len;
   void* data;
-  if (napi_get_typedarray_info(env, info[1], &type, &src_len, &data, nullptr, nullptr) != napi_ok ||
+  if (napi_get_typedarray_info(env, c.argv[1], &type, &src_len, &data, nullptr, nullptr) != napi_ok ||
       type != napi_uint8_array)
-    RETURN_STATUS(env, -EINVAL);
-  if (src_off > src_len || len > src_len - src_off || !core_->InRange(off, len)) RETURN_STATUS(env, -ERANGE);
-  RETURN_STATUS(env, core_->CopyPersist(off, static_cast<const char*>(data) + src_off, len));
+    return Status(env, -EINVAL);
+  if (src_off > src_len || len > src_len - src_off || !c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
+  return Status(env, c.slot->core->CopyPersist(off, static_cast<const char*>(data) + src_off, len));
 }
 
-Napi::Value MappingHandle::JS_fillPersist(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  REQUIRE_MAPPED_OR_STATUS(env, core_);
+napi_value JsFillPersist(napi_env env, napi_callback_info info) {
+  Call<3> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
   uint64_t off, len, byte;
-  REQUIRE_INDEX_OR_STATUS(env, info[0], off);
-  REQUIRE_INDEX_OR_STATUS(env, info[1], len);
-  REQUIRE_INDEX_OR_STATUS(env, info[2], byte);
-  if (byte > 255) RETURN_STATUS(env, -EINVAL);
-  if (!core_->InRange(off, len)) RETURN_STATUS(env, -ERANGE);
-  RETURN_STATUS(env, core_->FillPersist(off, len, static_cast<int>(byte)));
+  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len) || !ReadIndex(env, c.argv[2], &byte) ||
+      byte > 255)
+    return Status(env, -EINVAL);
+  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
+  return Status(env, c.slot->core->FillPersist(off, len, static_cast<int>(byte)));
 }
 
-Napi::Value MappingHandle::JS_close(const Napi::CallbackInfo& info) {
-  // Order as the kernel tears down DAX: refuse new use, invalidate views, unmap once pins drop.
-  Detach();
-  if (core_) core_->RequestClose();
-  return info.Env().Undefined();
+napi_value JsBuffer(napi_env env, napi_callback_info info) {
+  Call<0> c(env, info);
+  if (c.slot->buffer == nullptr) {
+    Failure f;
+    PmemFail(&f, PmemCode::kClosed, c.slot->core->source().path, "the mapping is closed");
+    ThrowFailure(env, f);
+  }
+  napi_value value;
+  napi_get_reference_value(env, c.slot->buffer, &value);
+  return value;
 }
 
-Napi::Value MappingHandle::JS_pins(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), core_ ? core_->pins() : 0);
+napi_value JsInfo(napi_env env, napi_callback_info info) {
+  Call<0> c(env, info);
+  Napi::Env e(env);
+  Napi::Object o = Napi::Object::New(e);
+  const MappingCore& core = *c.slot->core;
+  const Source& s = core.source();
+  auto num = [&](uint64_t v) { return Napi::Number::New(e, static_cast<double>(v)); };
+  auto str_or_null = [&](const std::string& v) -> Napi::Value {
+    return v.empty() ? e.Null() : Napi::String::New(e, v);
+  };
+  o.Set("path", s.path);
+  o.Set("kind", core.KindName());
+  o.Set("length", num(core.length()));
+  o.Set("offset", num(core.offset()));
+  o.Set("sourceSize", num(s.size));
+  o.Set("granularity", GranularityName(core.granularity()));
+  o.Set("detectedGranularity", GranularityName(core.detected()));
+  o.Set("granularityReason", core.reason());
+  o.Set("forced", core.forced());
+  o.Set("readOnly", core.read_only());
+  o.Set("mapSync", core.map_sync());
+  o.Set("alignment", num(s.alignment));
+  o.Set("flushUnit", num(core.flush_unit()));
+  if (s.region.found) {
+    Napi::Object r = Napi::Object::New(e);
+    r.Set("name", s.region.name);
+    r.Set("persistenceDomain", str_or_null(s.region.persistence_domain));
+    r.Set("provider", str_or_null(s.region.provider));
+    r.Set("asyncFlush", s.region.async_flush);
+    r.Set("deepFlushPath", s.region.has_deep_flush ? Napi::String::New(e, s.region.dir + "/deep_flush") : e.Null());
+    o.Set("region", r);
+  } else {
+    o.Set("region", e.Null());
+  }
+  return o;
+}
+
+napi_value JsClose(napi_env env, napi_callback_info info) {
+  // The kernel's DAX teardown order: refuse new use, invalidate views, unmap once pins drop.
+  Call<0> c(env, info);
+  c.slot->Detach();
+  c.slot->core->RequestClose();
+  return nullptr;
+}
+
+napi_value JsPins(napi_env env, napi_callback_info info) {
+  Call<0> c(env, info);
+  return Status(env, c.slot->core->pins());
+}
+
+void FinalizeSlotRef(napi_env, void* data, void*) { delete static_cast<SlotRef*>(data); }
+
+// Wraps C++ exceptions from the cold callbacks (Napi::Error) into JS exceptions.
+template <napi_callback Fn>
+napi_value Guarded(napi_env env, napi_callback_info info) {
+  try {
+    return Fn(env, info);
+  } catch (const Napi::Error& error) {
+    error.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+struct MethodSpec {
+  const char* name;
+  napi_callback fn;
+};
+
+const MethodSpec kMethods[] = {
+    {"flush", JsFlush},
+    {"drain", JsDrain},
+    {"persist", JsPersist},
+    {"persistExtents", JsPersistExtents},
+    {"coalesceExtents", JsCoalesceExtents},
+    {"copyPersist", JsCopyPersist},
+    {"fillPersist", JsFillPersist},
+    {"pins", JsPins},
+    {"close", JsClose},
+    {"persistAsync", Guarded<JsPersistAsync>},
+    {"buffer", Guarded<JsBuffer>},
+    {"info", Guarded<JsInfo>},
+};
+
+}  // namespace
+
+Napi::Object CreateMappingHandle(Napi::Env env, AddonData* data, std::shared_ptr<MappingCore> core) {
+  auto slot = std::make_shared<MappingSlot>();
+  slot->env = env;
+  Napi::ArrayBuffer buffer = core->length() <= kNodeExternalBufferLimit
+                                 ? Napi::ArrayBuffer::New(env, core->addr(), core->length())
+                                 : BigExternalArrayBuffer(env, core->addr(), core->length());
+  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, buffer, 1, &slot->buffer), Napi::Object());
+  core->set_registry(data);
+  data->Remember(core.get());
+  slot->core = std::move(core);
+
+  Napi::Object handle = Napi::Object::New(env);
+  for (const MethodSpec& m : kMethods) {
+    auto* ref = new SlotRef(slot);
+    napi_value fn;
+    napi_status st = napi_create_function(env, m.name, NAPI_AUTO_LENGTH, m.fn, ref, &fn);
+    if (st == napi_ok) st = napi_add_finalizer(env, fn, ref, FinalizeSlotRef, nullptr, nullptr);
+    if (st != napi_ok) {
+      delete ref;
+      NAPI_THROW_IF_FAILED(env, st, Napi::Object());
+    }
+    handle.Set(m.name, Napi::Value(env, fn));
+  }
+  handle.Freeze();
+  return handle;
 }
 
 }  // namespace pmem
