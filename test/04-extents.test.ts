@@ -1,0 +1,207 @@
+/**
+ * markDirty / persistDirty: ranges are recorded, then sorted and coalesced to the flush unit
+ * (64-byte lines at cacheline/byte tier, pages at page tier), flushed once, and cleared.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { describe, it } from 'node:test';
+import { open } from 'node-pmem';
+import { PAGE, MiB, tmpDir, freshPath, throwsCode, RANGE, TYPE, pattern } from './helpers';
+
+const DIR = tmpDir();
+
+function mapping(size: number, granularity: 'byte' | 'cacheline' | 'page' | 'auto') {
+  return open(freshPath(DIR), { create: true, size, sparse: true, granularity });
+}
+
+for (const tier of ['cacheline', 'byte'] as const) {
+  describe(`persistDirty at '${tier}' coalesces to 64-byte lines`, () => {
+    it('marks at 0..10 and 50..70 are one extent of two lines (128 bytes)', () => {
+      const m = mapping(64 * 1024, tier);
+      try {
+        assert.equal(m.flushUnit, 64);
+        assert.equal(m.dirtyCount, 0);
+        m.markDirty(0, 10);
+        m.markDirty(50, 20);
+        assert.equal(m.dirtyCount, 2);
+        assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: 128 });
+        assert.equal(m.dirtyCount, 0, 'cleared after success');
+        assert.deepEqual({ ...m.persistDirty() }, { extents: 0, bytes: 0 }, 'nothing left to flush');
+      } finally {
+        m.close();
+      }
+    });
+
+    it('disjoint lines stay apart, adjacent and overlapping ones merge, order does not matter', () => {
+      const m = mapping(64 * 1024, tier);
+      try {
+        const cases: Array<{ marks: Array<[number, number]>; extents: number; bytes: number }> = [
+          { marks: [[0, 1]], extents: 1, bytes: 64 },
+          { marks: [[63, 1]], extents: 1, bytes: 64 },
+          { marks: [[63, 2]], extents: 1, bytes: 128 },
+          { marks: [[64, 64]], extents: 1, bytes: 64 },
+          { marks: [[64, 65]], extents: 1, bytes: 128 },
+          { marks: [[0, 1], [128, 1]], extents: 2, bytes: 128 },
+          { marks: [[128, 1], [0, 1]], extents: 2, bytes: 128 },
+          { marks: [[0, 64], [64, 64]], extents: 1, bytes: 128 },
+          { marks: [[128, 64], [0, 64], [64, 64]], extents: 1, bytes: 192 },
+          { marks: [[0, 100], [10, 20]], extents: 1, bytes: 128 },
+          { marks: [[10, 20], [0, 100]], extents: 1, bytes: 128 },
+          { marks: [[5, 1], [5, 1], [5, 1]], extents: 1, bytes: 64 },
+          { marks: [[1000, 3000], [100, 1], [5000, 1]], extents: 3, bytes: 64 + (4032 - 960) + 64 },
+          { marks: [[0, 64 * 1024]], extents: 1, bytes: 64 * 1024 },
+        ];
+        for (const { marks, extents, bytes } of cases) {
+          for (const [o, l] of marks) m.markDirty(o, l);
+          assert.ok(m.dirtyCount >= 1 && m.dirtyCount <= marks.length, `dirtyCount ${m.dirtyCount} for ${JSON.stringify(marks)}`);
+          assert.deepEqual({ ...m.persistDirty() }, { extents, bytes }, JSON.stringify(marks));
+          assert.equal(m.dirtyCount, 0);
+        }
+      } finally {
+        m.close();
+      }
+    });
+  });
+}
+
+describe("persistDirty at 'page' coalesces to pages", () => {
+  it('flushUnit is the page size; marks are rounded out to pages', () => {
+    const m = mapping(64 * PAGE, 'page');
+    try {
+      assert.equal(m.flushUnit, PAGE);
+      m.markDirty(0, 10);
+      m.markDirty(50, 20);
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: PAGE });
+
+      m.markDirty(0, 10);
+      m.markDirty(PAGE + 10, 10); // the next page: adjacent runs merge
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: 2 * PAGE });
+
+      m.markDirty(PAGE - 1, 2); // straddles two pages
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: 2 * PAGE });
+
+      m.markDirty(10 * PAGE, 1);
+      m.markDirty(0, 1);
+      m.markDirty(3 * PAGE + 7, PAGE); // pages 3 and 4
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 3, bytes: 4 * PAGE });
+      assert.equal(m.dirtyCount, 0);
+    } finally {
+      m.close();
+    }
+  });
+
+  it("the default tier on a regular file ('auto' → page) coalesces the same way", () => {
+    const m = mapping(16 * PAGE, 'auto');
+    try {
+      assert.equal(m.granularity, 'page');
+      m.markDirty(0, 10);
+      m.markDirty(50, 20);
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: PAGE });
+    } finally {
+      m.close();
+    }
+  });
+});
+
+describe('many marks', () => {
+  const COUNT = 100_000;
+  const STRIDE = 128; // every mark in its own line, one line apart
+  const SIZE = 16 * MiB;
+
+  for (const tier of ['cacheline', 'page'] as const) {
+    it(`100k disjoint marks at '${tier}' are all flushed and the data reaches the file`, () => {
+      const file = freshPath(DIR);
+      const m = open(file, { create: true, size: SIZE, sparse: true, granularity: tier });
+      const view = m.bytes();
+      try {
+        // reverse order, so persistDirty has to sort
+        for (let i = COUNT - 1; i >= 0; i--) {
+          view[i * STRIDE] = (i % 251) + 1;
+          m.markDirty(i * STRIDE, 1);
+        }
+        assert.ok(m.dirtyCount >= 1 && m.dirtyCount <= COUNT, `dirtyCount ${m.dirtyCount}`);
+        const r = m.persistDirty();
+        if (tier === 'cacheline') {
+          assert.deepEqual({ ...r }, { extents: COUNT, bytes: COUNT * 64 });
+        } else {
+          // 100k * 128 B = 3125 pages exactly, all adjacent: a single run
+          const pages = Math.ceil((COUNT * STRIDE) / PAGE);
+          assert.deepEqual({ ...r }, { extents: 1, bytes: pages * PAGE });
+        }
+        assert.equal(m.dirtyCount, 0);
+      } finally {
+        m.close();
+      }
+      const data = fs.readFileSync(file);
+      for (let i = 0; i < COUNT; i++) {
+        if (data[i * STRIDE] !== (i % 251) + 1) assert.fail(`byte of mark ${i} missing in the file`);
+      }
+    });
+  }
+
+  it('100k marks of the same line collapse to one extent', () => {
+    const m = mapping(SIZE, 'cacheline');
+    try {
+      for (let i = 0; i < COUNT; i++) m.markDirty(4096 + (i % 64), 1);
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: 64 });
+      assert.equal(m.dirtyCount, 0);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('marks interleaved with persistDirty calls: each call flushes exactly what was marked since the last', () => {
+    const m = mapping(SIZE, 'cacheline');
+    try {
+      for (let round = 0; round < 50; round++) {
+        const n = 1 + round * 37;
+        for (let i = 0; i < n; i++) m.markDirty((round * 997 + i * 192) % (SIZE - 64), 1);
+        const r = m.persistDirty();
+        // the marks are 192 bytes apart: every one is its own line and its own extent
+        assert.deepEqual({ ...r }, { extents: n, bytes: n * 64 }, `round ${round}`);
+        assert.equal(m.dirtyCount, 0);
+      }
+    } finally {
+      m.close();
+    }
+  });
+});
+
+describe('markDirty validates its arguments', () => {
+  it('wrong types, negative, fractional, NaN, Infinity, beyond the mapping, overflow', () => {
+    const m = mapping(16 * PAGE, 'cacheline');
+    const len = m.length;
+    try {
+      for (const [o, l] of [['0', 1], [0, '1'], [null, 1], [0, null], [{}, 1], [0n, 1], [undefined, 1]] as Array<[unknown, unknown]>) {
+        throwsCode(() => m.markDirty(o as number, l as number), TYPE, `markDirty(${String(o)}, ${String(l)})`);
+      }
+      const bad: Array<[number, number]> = [
+        [-1, 1], [0, -1], [1.5, 1], [0, 1.5], [NaN, 1], [0, NaN], [Infinity, 1], [0, Infinity],
+        [len, 1], [len - 1, 2], [0, len + 1], [len + 1, 0],
+        [2 ** 53, 1], [0, 2 ** 53 + 2], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+        [Number.MAX_SAFE_INTEGER, 1], [1, Number.MAX_SAFE_INTEGER],
+      ];
+      for (const [o, l] of bad) throwsCode(() => m.markDirty(o, l), RANGE, `markDirty(${o}, ${l})`);
+      assert.equal(m.dirtyCount, 0, 'a refused mark was recorded');
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 0, bytes: 0 });
+      // the full range is fine
+      m.markDirty(0, len);
+      assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: len });
+    } finally {
+      m.close();
+    }
+  });
+
+  it('persistDirty flushes the marked data: it is in the file after close', () => {
+    const file = freshPath(DIR);
+    const m = open(file, { create: true, size: 8 * PAGE, granularity: 'cacheline' });
+    const data = pattern(1000, 5);
+    m.bytes(3001, 1000).set(data);
+    m.markDirty(3001, 1000);
+    const r = m.persistDirty();
+    assert.equal(r.extents, 1);
+    assert.equal(r.bytes, Math.ceil(4001 / 64) * 64 - Math.floor(3001 / 64) * 64);
+    m.close();
+    assert.deepEqual(fs.readFileSync(file).subarray(3001, 4001), data);
+  });
+});
