@@ -11,6 +11,8 @@
         "native/persist.cc",
         "native/extent.cc",
         "native/dax_linux.cc",
+        "native/device_info_linux.cc",
+        "native/safe_read_linux.cc",
         "native/mapping_wrap.cc",
         "native/big_buffer_v8.cc",
         "native/flush_worker.cc"

@@ -74,10 +74,37 @@ export interface MappingBackend {
   copyPersist(offset: number, src: Uint8Array, srcOffset: number, length: number): number;
   /** memset the range to byte and make it durable. */
   fillPersist(offset: number, length: number, byte: number): number;
+  /**
+   * Copy [offset, offset+length) into dest without dying on poisoned media: 0 or -errno (EIO).
+   * Optional: a backend over ordinary memory (the crash simulator) cannot be poisoned.
+   */
+  readSafe?(offset: number, length: number, dest: Uint8Array): number;
   /** Detach the buffer and unmap (deferred while persistAsync work pins the mapping). Idempotent. */
   close(): void;
   /** Pins currently held by in-flight work. */
   pins(): number;
+}
+
+/** Raw facts from native deviceProbe(); lib/device-info.ts shapes them. */
+export interface NativeDeviceFacts {
+  type: 'file' | 'directory' | 'block' | 'devdax';
+  size: number;
+  statxDax: boolean;
+  blockDevice: string | null;
+  devMajor: number;
+  devMinor: number;
+  align: number | null;
+  namespaceName: string | null;
+  namespaceMode: string | null;
+  namespaceSize: number | null;
+  region: (NativeRegionInfo & { numaNode: number | null; dimms: { name: string; dirtyShutdown: number | null }[] }) | null;
+  /** Bad ranges in the block device's (files: the filesystem device's) or device-dax's coordinates. */
+  badblocks: { offset: number; length: number }[];
+  badblocksSource: string | null;
+  granularity: Granularity | null;
+  mapSync: boolean;
+  openRefused: boolean;
+  reason: string;
 }
 
 export interface NativeOpenOptions {
@@ -100,6 +127,9 @@ export interface NativeBinding {
   getDax(path: string): DaxState;
   setDax(path: string, enabled: boolean): DaxState;
   cpuInfo(): CpuInfo;
+  deviceProbe(path: string): NativeDeviceFacts;
+  /** FS_IOC_FIEMAP extents as (logical, physical, length) triples. */
+  fileExtents(path: string): Float64Array;
   /** Number of mappings of this thread (env) still mapped; for leak tests. */
   liveMappings(): number;
 }

@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'ERR_PMEM_UNSUPPORTED'
   | 'ERR_PMEM_UNALIGNED'
   | 'ERR_PMEM_EMPTY'
-  | 'ERR_PMEM_ASYNC_FLUSH';
+  | 'ERR_PMEM_ASYNC_FLUSH'
+  | 'ERR_PMEM_BADBLOCKS';
 
 /** Shape of node-pmem's errors: a standard Error (or TypeError/RangeError) with these fields. */
 export interface PmemError extends Error {
@@ -86,6 +87,16 @@ export function statusError(status: number, syscall: string, path: string): Pmem
   }
   const error = withCode(new Error(`${name}: ${syscall} failed on '${path}' (errno ${-status})`), name) as PmemError;
   error.errno = status;
+  error.syscall = syscall;
+  error.path = path;
+  return error;
+}
+
+/** Re-labels an fs error with node-pmem's context, keeping code, errno and syscall. */
+export function pmemSystemError(cause: NodeJS.ErrnoException, syscall: string, path: string, what: string): PmemError {
+  const code = cause.code ?? 'EIO';
+  const error = withCode(new Error(`${code}: ${what}, ${syscall} '${path}'`, { cause }), code) as PmemError;
+  if (cause.errno !== undefined) error.errno = cause.errno;
   error.syscall = syscall;
   error.path = path;
   return error;

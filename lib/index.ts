@@ -14,3 +14,5 @@ export type {
   PersistDirtyResult,
   WriteOptions,
 } from './types';
+export { deviceInfo } from './device-info';
+export type { ByteRange, DeviceInfo, FilesystemInfo } from './device-info';

@@ -5,8 +5,10 @@
  * persistAsync work pins the mapping.
  */
 import type { MappingBackend, NativeMappingInfo, NativeRegionInfo } from './binding';
+import { writeFileSync } from 'node:fs';
 import {
   closedError,
+  pmemSystemError,
   illegalConstructor,
   invalidArgType,
   outOfRange,
@@ -48,6 +50,8 @@ export class Mapping {
   readonly flushUnit: number;
   /** The nd region behind the mapping, or null. */
   readonly region: RegionInfo | null;
+  /** Known bad ranges inside the mapping (offsets relative to it); empty unless opened with allowBadBlocks. */
+  readonly badBlocks: readonly Readonly<{ offset: number; length: number }>[];
 
   #backend: MappingBackend;
   #closed = false;
@@ -60,7 +64,12 @@ export class Mapping {
   #resolveIdle: (() => void) | null = null;
 
   /** @internal Use open(). */
-  constructor(token: symbol, backend: MappingBackend, info: NativeMappingInfo) {
+  constructor(
+    token: symbol,
+    backend: MappingBackend,
+    info: NativeMappingInfo,
+    badBlocks: readonly { offset: number; length: number }[] = [],
+  ) {
     if (token !== kConstruct) throw illegalConstructor();
     this.#backend = backend;
     this.path = info.path;
@@ -76,6 +85,7 @@ export class Mapping {
     this.alignment = info.alignment;
     this.flushUnit = info.flushUnit;
     this.region = info.region ? Object.freeze({ ...info.region }) : null;
+    this.badBlocks = Object.freeze(badBlocks.map((r) => Object.freeze({ ...r })));
     this.#buffer = backend.buffer();
     this.#bytes = info.length <= MAX_VIEW_LENGTH ? new Uint8Array(this.#buffer) : null;
     guard(this, backend, info.path);
@@ -126,6 +136,51 @@ export class Mapping {
     const out = Buffer.allocUnsafe(length);
     out.set(new Uint8Array(this.#buffer, offset, length));
     return out;
+  }
+
+  /**
+   * A copy of [offset, offset + length) that survives poisoned media: a bad block gives an EIO
+   * error instead of a SIGBUS that kills the process. Files and block devices are read with
+   * pread() (the kernel's machine-check-safe copy; for a readOnly mapping that is the file's
+   * content, not stores made into its private copy); device-dax has no read(), so its mapping is
+   * copied under a SIGBUS guard.
+   */
+  readSafe(offset: number, length: number): Buffer {
+    this.#live();
+    validateRange(offset, length, this.length);
+    const out = Buffer.allocUnsafe(length);
+    if (length === 0) return out;
+    const backend = this.#backend;
+    if (backend.readSafe === undefined) {
+      out.set(new Uint8Array(this.#buffer, offset, length));
+    } else {
+      const status = backend.readSafe(offset, length, out);
+      if (status < 0) {
+        const guarded = this.kind === 'devdax' || process.env.NODE_PMEM_SAFE_READ === 'copy';
+        throw statusError(status, guarded ? 'read (SIGBUS-guarded copy)' : 'pread', this.path);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * persist(), then flush the memory controller's write-pending queues through the region's
+   * deep_flush (libpmem2's pmem2_deep_flush): durable even on platforms whose ADR does not cover
+   * them. Without a deep_flush control (page cache, virtio-pmem: msync already did it) it is
+   * persist() alone. Returns whether deep_flush was written. Needs write access to sysfs (root).
+   */
+  deepFlush(offset = 0, length?: number): boolean {
+    this.persist(offset, length);
+    const control = this.region?.deepFlushPath ?? null;
+    if (control === null || this.granularity === 'page') return false;
+    try {
+      writeFileSync(control, '1');
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      const wrapped = pmemSystemError(e, 'write', control, 'deep_flush of the region failed');
+      throw wrapped;
+    }
+    return true;
   }
 
   /**
@@ -312,7 +367,11 @@ function toBytes(data: unknown): Uint8Array {
 }
 
 /** @internal Wraps a backend (native or simulated) in a Mapping. */
-export function createMapping(backend: MappingBackend, path?: string): Mapping {
+export function createMapping(
+  backend: MappingBackend,
+  path?: string,
+  badBlocks: readonly { offset: number; length: number }[] = [],
+): Mapping {
   const info = backend.info();
-  return new Mapping(kConstruct, backend, path === undefined ? info : { ...info, path });
+  return new Mapping(kConstruct, backend, path === undefined ? info : { ...info, path }, badBlocks);
 }

@@ -1,7 +1,8 @@
 /** open(): validates options, asks the native core to open and map, wraps the result. */
 import { markAsUntransferable } from 'node:worker_threads';
-import { native, type NativeOpenOptions } from './binding';
-import { invalidArgValue } from './errors';
+import { native, type MappingBackend, type NativeOpenOptions } from './binding';
+import { badBlocksOf, type ByteRange } from './device-info';
+import { invalidArgValue, pmemError } from './errors';
 import { createMapping, type Mapping } from './mapping';
 import type { OpenOptions } from './types';
 import { validateBoolean, validateInteger, validateObject, validateOneOf, validatePath } from './validate';
@@ -44,9 +45,50 @@ function nativeOptions(options: unknown): NativeOpenOptions {
  */
 export function open(path: string | Buffer | URL, options?: OpenOptions): Mapping {
   const p = validatePath(path);
+  const allowBadBlocks = options !== undefined && options !== null && typeof options === 'object'
+    ? flag(options as Record<string, unknown>, 'allowBadBlocks')
+    : false;
   const backend = native.open(p, nativeOptions(options));
+  let badBlocks: ByteRange[];
+  try {
+    badBlocks = badBlocksInWindow(p, backend);
+  } catch (error) {
+    backend.close();
+    throw error;
+  }
+  if (badBlocks.length > 0 && !allowBadBlocks) {
+    backend.close();
+    const list = badBlocks.map((r) => `[${r.offset}, ${r.offset + r.length})`).join(', ');
+    const error = pmemError(
+      'ERR_PMEM_BADBLOCKS',
+      `'${p}' has known bad blocks inside the mapped range at ${list} (offsets in the mapping); a load from them ` +
+        'raises SIGBUS. Pass allowBadBlocks: true to map it anyway and read those ranges with readSafe().',
+      p,
+    );
+    Object.assign(error, { badBlocks });
+    throw error;
+  }
   // postMessage/structuredClone must never move the mapped memory to a context that could
   // outlive munmap; marked untransferable, a transfer attempt fails with DataCloneError.
   markAsUntransferable(backend.buffer());
-  return createMapping(backend);
+  return createMapping(backend, undefined, badBlocks);
+}
+
+/**
+ * Known bad ranges overlapping the mapped window, relative to the mapping. Only nd-backed
+ * mappings (a region was found) can have any, so nothing is probed for other files.
+ */
+function badBlocksInWindow(path: string, backend: MappingBackend): ByteRange[] {
+  const info = backend.info();
+  if (info.region === null) return [];
+  const ranges = badBlocksOf(path, native.deviceProbe(path));
+  const start = info.offset;
+  const end = info.offset + info.length;
+  const out: ByteRange[] = [];
+  for (const r of ranges) {
+    const s = Math.max(start, r.offset);
+    const e = Math.min(end, r.offset + r.length);
+    if (s < e) out.push({ offset: s - start, length: e - s });
+  }
+  return out;
 }

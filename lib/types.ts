@@ -29,6 +29,11 @@ export interface OpenOptions {
   lock?: LockMode;
   /** File mode for a created file. Default 0o600. */
   mode?: number;
+  /**
+   * Map even when known bad blocks overlap the window (they are listed in mapping.badBlocks;
+   * read them with readSafe()). Default false: open() fails with ERR_PMEM_BADBLOCKS.
+   */
+  allowBadBlocks?: boolean;
 }
 
 export interface WriteOptions {

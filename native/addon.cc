@@ -5,6 +5,7 @@
 #include "addon_data.h"
 #include "cpu.h"
 #include "dax.h"
+#include "device_info.h"
 #include "errors.h"
 #include "mapping_wrap.h"
 #include "macros.h"
@@ -100,6 +101,77 @@ Napi::Value SetDaxJs(const Napi::CallbackInfo& info) {
   return DaxToJs(info.Env(), path, d);
 }
 
+Napi::Value DeviceProbeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = RequireString(info, 0, "path");
+  DeviceFacts d;
+  Failure f;
+  if (!ProbeDevice(path, &d, &f)) ThrowFailure(env, f);
+  auto num = [&](double v) { return Napi::Number::New(env, v); };
+  auto str_or_null = [&](const std::string& v) -> Napi::Value { return v.empty() ? env.Null() : Napi::String::New(env, v); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", d.type);
+  o.Set("size", num(static_cast<double>(d.size)));
+  o.Set("statxDax", d.statx_dax);
+  o.Set("blockDevice", str_or_null(d.block_device));
+  o.Set("devMajor", num(d.dev_major));
+  o.Set("devMinor", num(d.dev_minor));
+  o.Set("align", d.align ? num(static_cast<double>(d.align)) : env.Null());
+  o.Set("namespaceName", str_or_null(d.namespace_name));
+  o.Set("namespaceMode", str_or_null(d.namespace_mode));
+  o.Set("namespaceSize", d.namespace_size ? num(static_cast<double>(d.namespace_size)) : env.Null());
+  if (d.region.found) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("name", d.region.name);
+    r.Set("persistenceDomain", str_or_null(d.region.persistence_domain));
+    r.Set("provider", str_or_null(d.region.provider));
+    r.Set("asyncFlush", d.region.async_flush);
+    r.Set("deepFlushPath", d.region.has_deep_flush ? Napi::String::New(env, d.region.dir + "/deep_flush") : env.Null());
+    r.Set("numaNode", d.numa_node >= 0 ? num(d.numa_node) : env.Null());
+    Napi::Array dimms = Napi::Array::New(env, d.dimms.size());
+    for (size_t i = 0; i < d.dimms.size(); i++) {
+      Napi::Object dimm = Napi::Object::New(env);
+      dimm.Set("name", d.dimms[i].name);
+      dimm.Set("dirtyShutdown", d.dimms[i].dirty_shutdown >= 0 ? num(static_cast<double>(d.dimms[i].dirty_shutdown)) : env.Null());
+      dimms.Set(static_cast<uint32_t>(i), dimm);
+    }
+    r.Set("dimms", dimms);
+    o.Set("region", r);
+  } else {
+    o.Set("region", env.Null());
+  }
+  Napi::Array bad = Napi::Array::New(env, d.badblocks.size());
+  for (size_t i = 0; i < d.badblocks.size(); i++) {
+    Napi::Object range = Napi::Object::New(env);
+    range.Set("offset", num(static_cast<double>(d.badblocks[i].offset)));
+    range.Set("length", num(static_cast<double>(d.badblocks[i].length)));
+    bad.Set(static_cast<uint32_t>(i), range);
+  }
+  o.Set("badblocks", bad);
+  o.Set("badblocksSource", str_or_null(d.badblocks_source));
+  o.Set("granularity", d.tier_known ? Napi::String::New(env, GranularityName(d.tier.granularity)) : env.Null());
+  o.Set("mapSync", d.tier.map_sync);
+  o.Set("openRefused", d.open_refused);
+  o.Set("reason", d.tier.reason);
+  return o;
+}
+
+Napi::Value FileExtentsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = RequireString(info, 0, "path");
+  std::vector<FileExtent> extents;
+  Failure f;
+  if (!FileExtents(path, &extents, &f)) ThrowFailure(env, f);
+  // (logical, physical, length) triples.
+  Napi::Float64Array out = Napi::Float64Array::New(env, extents.size() * 3);
+  for (size_t i = 0; i < extents.size(); i++) {
+    out[3 * i] = static_cast<double>(extents[i].logical);
+    out[3 * i + 1] = static_cast<double>(extents[i].physical);
+    out[3 * i + 2] = static_cast<double>(extents[i].length);
+  }
+  return out;
+}
+
 Napi::Value CpuInfoJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const CpuFeatures& c = Cpu();
@@ -132,6 +204,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("getDax", Napi::Function::New<GetDaxJs>(env, "getDax"));
   exports.Set("setDax", Napi::Function::New<SetDaxJs>(env, "setDax"));
+  exports.Set("deviceProbe", Napi::Function::New<DeviceProbeJs>(env, "deviceProbe"));
+  exports.Set("fileExtents", Napi::Function::New<FileExtentsJs>(env, "fileExtents"));
   exports.Set("cpuInfo", Napi::Function::New<CpuInfoJs>(env, "cpuInfo"));
   exports.Set("liveMappings", Napi::Function::New<LiveMappings>(env, "liveMappings"));
   return exports;

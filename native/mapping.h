@@ -57,6 +57,8 @@ class MappingCore {
   int Persist(uint64_t off, uint64_t len);
   int CopyPersist(uint64_t off, const char* src, uint64_t len);
   int FillPersist(uint64_t off, uint64_t len, int byte);
+  // Copy out without dying on poisoned media (see safe_read.h): 0 or -errno (EIO).
+  int ReadSafe(uint64_t off, uint64_t len, char* dst);
   // Sort, align to flush_unit and merge (offset, length) pairs in place; returns the merged count
   // or -EINVAL (nothing changed) when a pair is not a valid range of this mapping.
   int64_t Coalesce(double* pairs, size_t count) const;
@@ -102,6 +104,26 @@ class MappingCore {
   std::mutex work_mutex_;
   MappingRegistry* registry_ = nullptr;
 };
+
+// A durability tier and why.
+struct TierDecision {
+  Granularity granularity = Granularity::kPage;
+  bool map_sync = false;
+  std::string reason;
+};
+
+// The tier mmap found, before the region has its say: a file mapped with MAP_SYNC accepted
+// (map_sync_errno 0) or refused; a block device after BLKDAXGET; device-dax.
+TierDecision FileTier(int map_sync_errno, bool statx_dax);
+TierDecision BlockTier(int fd);
+TierDecision DevDaxTier();
+// Why a writable device-dax on an asynchronous-flush (virtio-pmem) region is refused.
+std::string AsyncDevDaxRefusal(const RegionInfo& region);
+
+// Applies what the region says to a tier found from mmap: virtio-pmem (asynchronous flush) caps
+// it at page, an architecture without flush routines too, and persistence_domain cpu_cache
+// (eADR) lifts cacheline to byte. Decided per region, unlike libpmem2's system-wide check.
+void RefineTier(const RegionInfo& region, TierDecision* d);
 
 // Validates the window, maps it (MAP_SYNC where the kernel allows, device-dax alignment) and
 // decides the tier. Takes ownership of src on success; on failure src is abandoned (files it

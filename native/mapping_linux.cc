@@ -106,13 +106,69 @@ bool ValidateWindow(const Source& src, const MapOptions& o, uint64_t* length, Fa
   return true;
 }
 
-struct Decision {
-  Granularity granularity = Granularity::kPage;
-  bool map_sync = false;
-  std::string reason;
-};
-
 }  // namespace
+
+TierDecision FileTier(int map_sync_errno, bool statx_dax) {
+  TierDecision d;
+  if (map_sync_errno == 0) {
+    d.map_sync = true;
+    d.granularity = Granularity::kCacheline;
+    d.reason = "MAP_SYNC accepted: the filesystem keeps metadata of faulted blocks durable";
+  } else if (statx_dax) {
+    d.reason = "DAX file but MAP_SYNC refused (" + ErrnoText(map_sync_errno) +
+               "): metadata may need fsync, so persist() calls msync";
+  } else {
+    d.reason = "page cache: MAP_SYNC refused (" + ErrnoText(map_sync_errno) + "), persist() calls msync";
+  }
+  return d;
+}
+
+TierDecision BlockTier(int fd) {
+  TierDecision d;
+  int dax = 0;
+  if (ioctl(fd, PMEM_BLKDAXGET, &dax) != 0) {
+    d.reason = "raw block device: kernel has no block-device DAX (BLKDAXGET: " + ErrnoText(errno) +
+               "), page cache, persist() calls msync";
+  } else if (dax == 1) {
+    // Only a 4.5/4.6 kernel answers this way; its raw-DAX mapping needs cache flushes only.
+    d.granularity = Granularity::kCacheline;
+    d.reason = "raw block device with DAX (BLKDAXGET: 1)";
+  } else {
+    d.reason = "raw block device without DAX (BLKDAXGET: 0): page cache, persist() calls msync";
+  }
+  return d;
+}
+
+TierDecision DevDaxTier() {
+  TierDecision d;
+  d.granularity = Granularity::kCacheline;
+  d.reason = "device-dax: stores go straight to the media, CPU cache flushes suffice";
+  return d;
+}
+
+std::string AsyncDevDaxRefusal(const RegionInfo& region) {
+  return "device-dax on " + region.name + " (provider " + region.provider +
+         ") has an asynchronous flush: the kernel accepts MAP_SYNC but only fsync/msync make data durable, "
+         "and device-dax has neither; refusing a writable mapping (force a granularity to override, for testing)";
+}
+
+void RefineTier(const RegionInfo& region, TierDecision* d) {
+  // A virtio-pmem region flushes asynchronously: nothing finer than page, whatever mmap said.
+  if (region.async_flush && d->granularity != Granularity::kPage) {
+    d->granularity = Granularity::kPage;
+    d->reason += "; but region " + region.name + " is virtio-pmem (asynchronous flush): page tier, msync";
+  }
+  // Without cache-flush instructions cacheline persistence cannot be honoured here.
+  if (d->granularity == Granularity::kCacheline && Ops().flush == nullptr) {
+    d->granularity = Granularity::kPage;
+    d->reason += "; but this CPU architecture has no cache flush routine here: page tier, msync";
+  }
+  // eADR: the region itself says CPU caches are in the persistence domain.
+  if (d->granularity == Granularity::kCacheline && region.persistence_domain == "cpu_cache") {
+    d->granularity = Granularity::kByte;
+    d->reason += "; " + region.name + " persistence_domain is cpu_cache (eADR): a fence suffices";
+  }
+}
 
 bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* out, Failure* f) {
   uint64_t length = 0;
@@ -138,7 +194,7 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
   char* reservation = nullptr;
   uint64_t reservation_len = 0;
   void* addr = MAP_FAILED;
-  Decision d;
+  TierDecision d;
   const int prot = PROT_READ | PROT_WRITE;
 
   if (read_only) {
@@ -158,10 +214,7 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     d.reason = "read-only private (copy-on-write) mapping: stores never reach the media, nothing to persist";
   } else if (src->kind == SourceKind::kDevDax) {
     if (region.async_flush && !o.force) {
-      PmemFail(f, PmemCode::kAsyncFlush, path,
-               "device-dax on " + region.name + " (provider " + region.provider +
-                   ") has an asynchronous flush: the kernel accepts MAP_SYNC but only fsync/msync make data durable, "
-                   "and device-dax has neither; refusing a writable mapping (force a granularity to override, for testing)");
+      PmemFail(f, PmemCode::kAsyncFlush, path, AsyncDevDaxRefusal(region));
       AbandonSource(src);
       return false;
     }
@@ -171,28 +224,20 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
       AbandonSource(src);
       return false;
     }
-    d.granularity = Granularity::kCacheline;
-    d.reason = "device-dax: stores go straight to the media, CPU cache flushes suffice";
+    d = DevDaxTier();
   } else if (src->kind == SourceKind::kFile) {
     addr = MapAligned(length, src->alignment, prot, MAP_SHARED_VALIDATE | MAP_SYNC, src->fd, o.offset,
                       &reservation, &reservation_len);
     if (addr != MAP_FAILED) {
-      d.map_sync = true;
-      d.granularity = Granularity::kCacheline;
-      d.reason = "MAP_SYNC accepted: the filesystem keeps metadata of faulted blocks durable";
+      d = FileTier(0, src->statx_dax);
     } else if (errno == EOPNOTSUPP || errno == EINVAL) {
-      int err = errno;
+      d = FileTier(errno, src->statx_dax);
       addr = MapAligned(length, src->alignment, prot, MAP_SHARED, src->fd, o.offset, &reservation, &reservation_len);
       if (addr == MAP_FAILED) {
         SysFail(f, errno, "mmap", path);
         AbandonSource(src);
         return false;
       }
-      if (src->statx_dax)
-        d.reason = "DAX file but MAP_SYNC refused (" + ErrnoText(err) +
-                   "): metadata may need fsync, so persist() calls msync";
-      else
-        d.reason = "page cache: MAP_SYNC refused (" + ErrnoText(err) + "), persist() calls msync";
     } else {
       SysFail(f, errno, "mmap", path);
       AbandonSource(src);
@@ -200,42 +245,16 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     }
   } else {
     // Raw block device: current kernels have no block-device DAX; the mapping uses the page cache.
-    int dax = 0;
-    int rc = ioctl(src->fd, PMEM_BLKDAXGET, &dax);
-    int err = rc == 0 ? 0 : errno;
+    d = BlockTier(src->fd);
     addr = MapAligned(length, src->alignment, prot, MAP_SHARED, src->fd, o.offset, &reservation, &reservation_len);
     if (addr == MAP_FAILED) {
       SysFail(f, errno, "mmap", path);
       AbandonSource(src);
       return false;
     }
-    if (rc == 0 && dax == 1) {
-      // Only a 4.5/4.6 kernel answers this way; its raw-DAX mapping needs cache flushes only.
-      d.granularity = Granularity::kCacheline;
-      d.reason = "raw block device with DAX (BLKDAXGET: 1)";
-    } else if (rc == 0) {
-      d.reason = "raw block device without DAX (BLKDAXGET: 0): page cache, persist() calls msync";
-    } else {
-      d.reason = "raw block device: kernel has no block-device DAX (BLKDAXGET: " + ErrnoText(err) +
-                 "), page cache, persist() calls msync";
-    }
   }
 
-  // A virtio-pmem region flushes asynchronously: nothing finer than page, whatever mmap said.
-  if (!read_only && region.async_flush && d.granularity != Granularity::kPage) {
-    d.granularity = Granularity::kPage;
-    d.reason += "; but region " + region.name + " is virtio-pmem (asynchronous flush): page tier, msync";
-  }
-  // Without cache-flush instructions cacheline persistence cannot be honoured here.
-  if (d.granularity == Granularity::kCacheline && Ops().flush == nullptr) {
-    d.granularity = Granularity::kPage;
-    d.reason += "; but this CPU architecture has no cache flush routine here: page tier, msync";
-  }
-  // eADR: the region itself says CPU caches are in the persistence domain.
-  if (d.granularity == Granularity::kCacheline && region.persistence_domain == "cpu_cache") {
-    d.granularity = Granularity::kByte;
-    d.reason += "; " + region.name + " persistence_domain is cpu_cache (eADR): a fence suffices";
-  }
+  if (!read_only) RefineTier(region, &d);
 
   auto core = std::shared_ptr<MappingCore>(new MappingCore());
   core->addr_ = static_cast<char*>(addr);

@@ -165,6 +165,23 @@ napi_value JsFillPersist(napi_env env, napi_callback_info info) {
   return Status(env, c.slot->core->FillPersist(off, len, static_cast<int>(byte)));
 }
 
+napi_value JsReadSafe(napi_env env, napi_callback_info info) {
+  Call<3> c(env, info);
+  if (!c.slot->usable()) return Status(env, -EBADF);
+  uint64_t off, len;
+  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) return Status(env, -EINVAL);
+  bool is_typed = false;
+  if (napi_is_typedarray(env, c.argv[2], &is_typed) != napi_ok || !is_typed) return Status(env, -EINVAL);
+  napi_typedarray_type type;
+  size_t dst_len;
+  void* data;
+  if (napi_get_typedarray_info(env, c.argv[2], &type, &dst_len, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array || dst_len < len)
+    return Status(env, -EINVAL);
+  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
+  return Status(env, c.slot->core->ReadSafe(off, len, static_cast<char*>(data)));
+}
+
 napi_value JsBuffer(napi_env env, napi_callback_info info) {
   Call<0> c(env, info);
   if (c.slot->buffer == nullptr) {
@@ -253,6 +270,7 @@ const MethodSpec kMethods[] = {
     {"coalesceExtents", JsCoalesceExtents},
     {"copyPersist", JsCopyPersist},
     {"fillPersist", JsFillPersist},
+    {"readSafe", JsReadSafe},
     {"pins", JsPins},
     {"close", JsClose},
     {"persistAsync", Guarded<JsPersistAsync>},

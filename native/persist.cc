@@ -9,6 +9,7 @@
 
 #include "cpu.h"
 #include "persist.h"
+#include "safe_read.h"
 
 namespace pmem {
 namespace {
@@ -98,6 +99,16 @@ int MappingCore::FillPersist(uint64_t off, uint64_t len, int byte) {
   flush_(this, off + head + middle, tail);
   ops.fence();
   return 0;
+}
+
+}  // namespace pmem
+
+namespace pmem {
+
+int MappingCore::ReadSafe(uint64_t off, uint64_t len, char* dst) {
+  if (len == 0) return 0;
+  if (src_.kind != SourceKind::kDevDax && !ForceGuardedCopy()) return PreadFully(src_.fd, dst, len, offset_ + off);
+  return GuardedCopy(dst, addr_ + off, len);
 }
 
 }  // namespace pmem
