@@ -170,6 +170,7 @@ export class Mapping {
    * persist() alone. Returns whether deep_flush was written. Needs write access to sysfs (root).
    */
   deepFlush(offset = 0, length?: number): boolean {
+    this.#writable('deepFlush');
     this.persist(offset, length);
     const control = this.region?.deepFlushPath ?? null;
     if (control === null || this.granularity === 'page') return false;
@@ -250,11 +251,16 @@ export class Mapping {
       if (len === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         this.#inflight++;
-        this.#backend.persistAsync(offset, len, (status: number) => {
-          this.#settled();
-          if (status < 0) reject(statusError(status, this.granularity === 'page' ? 'msync' : 'persist', this.path));
-          else resolve();
-        });
+        try {
+          this.#backend.persistAsync(offset, len, (status: number) => {
+            this.#settled();
+            if (status < 0) reject(statusError(status, this.granularity === 'page' ? 'msync' : 'persist', this.path));
+            else resolve();
+          });
+        } catch (error) {
+          this.#settled(); // the backend refused the work: it will never call back
+          throw error;
+        }
       });
     } catch (error) {
       return Promise.reject(error);

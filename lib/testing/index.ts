@@ -1,0 +1,145 @@
+/**
+ * node-pmem/testing: a power-failure simulator for code written against node-pmem's `Mapping`.
+ *
+ * ```ts
+ * import { crashTest } from 'node-pmem/testing';
+ * const { failures } = await crashTest({
+ *   size: 4096,
+ *   granularity: 'cacheline',
+ *   workload: async (m) => { m.write(64, 'hello', { persist: true }); m.write(0, '\x01', { persist: true }); },
+ *   recover: async (image) => { if (image[0] === 1 && image[64] !== 0x68) throw new Error('flag without data'); },
+ * });
+ * ```
+ *
+ * ## Model
+ * A simulated mapping is an ordinary ArrayBuffer (what the CPU sees) plus a *durable image* (what
+ * the media is guaranteed to hold). Bytes reach the durable image only through the tier's
+ * durability operations:
+ * - `'cacheline'`: a line flushed (`flush`, `persist`, `persistAsync`, `persistDirty`, `write`/`fill`
+ *   with `persist`) becomes durable at the next fence (`drain`, or the fence those calls end
+ *   with), with the content it had when it was flushed. A line stored again after its flush and
+ *   before the fence may land with either content.
+ * - `'byte'` (eADR): every fence makes every store so far durable; `flush` does nothing.
+ * - `'page'` (msync): `flush`/`persist` make the touched pages durable at once; `drain` does nothing.
+ *
+ * Every durability point (every fence; every msync at page tier) is a numbered *crash point*, and
+ * so is the end of the workload. Crash point k is the state just before fence k takes effect. Its
+ * *maybe-lines* are the 64-byte lines (pages at page tier) whose content differs from the durable
+ * image - compared byte for byte, so stores made through `bytes()`/`dataView()`/`buffer` views are
+ * caught - plus lines flushed but not yet fenced. Any subset of them may have reached the media: a
+ * crash image is the durable image plus a subset of the maybe-lines (each with its current
+ * content, or its flushed content when it was stored again after the flush).
+ *
+ * `persistAsync` flushes its range when called and fences when it completes: a JS-thread `drain`
+ * does not make it durable earlier.
+ *
+ * Crash points are recorded during one run of the workload: at each one only the differing lines
+ * and their contents are kept (a diff against the durable image). Then, per crash point, the
+ * images are built - all of them when there are few enough combinations, otherwise the two
+ * extremes (nothing landed / everything landed) and `imagesPerPoint` random subsets from a seeded
+ * PRNG - and handed to `recover`.
+ *
+ * `recover` gets each image as a Uint8Array that is reused for the next image (copy it to keep
+ * it). Images are built incrementally (only the maybe-lines change between two images) as long as
+ * recover leaves them unchanged - which is checked; a recover that writes to its image (repairs,
+ * or stores through `context.open()`) is supported, at the cost of a full copy per image.
+ *
+ * Limits: a line's intermediate contents between two crash points are not modelled (only its
+ * content at the crash point and at its last flush); a line (a page at page tier) lands whole,
+ * while hardware only promises 8-byte power-fail atomicity, so torn lines are not modelled: keep
+ * commit records within 8 aligned bytes, or checksum them; the workload must be deterministic for
+ * {@link replayFailure}.
+ *
+ * @packageDocumentation
+ */
+import { createMapping } from '../mapping';
+import type { Mapping } from '../mapping';
+import { checkBoolean, checkEnum, checkOptionsObject, checkString, invalidArgType } from './errors';
+import { sizeAndImage } from './crash';
+import { DurabilityModel, SimulatedBackend, allocDetachable, backendOf, registerSimulated } from './simulator';
+import type { Granularity } from '../types';
+
+export {
+  crashTest,
+  replayFailure,
+  type CrashTestOptions,
+  type CrashTestResult,
+  type CrashFailure,
+  type RecoverContext,
+  type ReplayTarget,
+  type ReplayResult,
+  type ImageKind,
+  type SimulatedGranularity,
+} from './crash';
+export { CACHE_LINE_SIZE, SIM_PAGE_SIZE } from './simulator';
+export type { Mapping } from '../mapping';
+
+/** Options of {@link createSimulatedMapping}. */
+export interface SimulatedMappingOptions {
+  /** Length of the mapping in bytes. Optional when `initialImage` is given. */
+  size?: number;
+  /** Initial contents (copied); also the initial durable image. Default zeros. */
+  initialImage?: ArrayBufferView | ArrayBuffer;
+  /** Durability tier. Default 'cacheline'. */
+  granularity?: Granularity;
+  /** `mapping.path`. Default '<simulated>'. */
+  path?: string;
+  /** A read-only mapping: write/fill/flush/persist throw ERR_PMEM_READ_ONLY. Default false. */
+  readOnly?: boolean;
+}
+
+/**
+ * A Mapping over ordinary memory, with the same API, validation and lifetime as one from
+ * `open()`, that tracks what is durable. Use it to unit-test code written against Mapping without
+ * persistent memory, with {@link durableImage} and {@link unpersistedLines} to check what a power
+ * failure would keep. (crashTest's workloads get such a mapping too; the helpers work on them.)
+ */
+export function createSimulatedMapping(options: SimulatedMappingOptions): Mapping {
+  const o = checkOptionsObject(options, 'options', true);
+  const { size, initial } = sizeAndImage(o, 'options');
+  const granularity = checkEnum(o.granularity, 'options.granularity', ['cacheline', 'byte', 'page'] as const, 'cacheline');
+  const path = checkString(o.path, 'options.path', '<simulated>');
+  const readOnly = checkBoolean(o.readOnly, 'options.readOnly', false);
+  const ab = allocDetachable(size);
+  const live = new Uint8Array(ab);
+  if (initial !== null) live.set(initial);
+  const model = new DurabilityModel(size, granularity, live, live, { keepRecords: false, captureStacks: false, stackAt: -1 });
+  const backend = new SimulatedBackend(ab, granularity, path, readOnly, model);
+  const mapping = createMapping(backend, path);
+  registerSimulated(mapping, backend);
+  return mapping;
+}
+
+function modelOf(mapping: unknown, fn: string): DurabilityModel {
+  const backend = backendOf(mapping);
+  if (backend === undefined || backend.model === null) {
+    throw invalidArgType(`The "mapping" argument of ${fn}()`, 'a mapping from createSimulatedMapping() or a crashTest workload', mapping);
+  }
+  return backend.model;
+}
+
+/**
+ * The number of crash points recorded so far on this mapping: the index the next one will get.
+ * Use it in a workload to note when an operation was acknowledged: if it returned when this was
+ * `n`, its effects must survive in every image of crash point `n` and later (the fences it
+ * waited for were crash points `< n`). Recovery can then check durability, not only consistency.
+ */
+export function currentCrashPoint(mapping: Mapping): number {
+  return modelOf(mapping, 'currentCrashPoint').crashPoints;
+}
+
+/**
+ * What the media is guaranteed to hold now: a copy of the durable image (`mapping.length` bytes).
+ * Works after close too.
+ */
+export function durableImage(mapping: Mapping): Uint8Array {
+  return modelOf(mapping, 'durableImage').durableCopy();
+}
+
+/**
+ * Units (64-byte lines; pages at page tier) not yet guaranteed durable: stored but not made
+ * durable, or flushed but not fenced. Empty when a crash now would lose nothing.
+ */
+export function unpersistedLines(mapping: Mapping): number[] {
+  return modelOf(mapping, 'unpersistedLines').unpersistedUnits();
+}

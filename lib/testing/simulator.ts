@@ -1,0 +1,639 @@
+/**
+ * The simulated mapping backend and its durability model.
+ *
+ * The program sees an ordinary ArrayBuffer (the "live" image, what the CPU sees). Next to it the
+ * model keeps the "durable" image: what is guaranteed to be on the media. Bytes move from live to
+ * durable only through the durability operations of the tier:
+ *
+ * - cacheline: flush() takes a snapshot of each flushed line that differs from the durable image;
+ *   the next fence (drain, persist, persistDirty, write/fill with persist) makes the snapshots
+ *   durable, and persist-like calls also make their own range durable with its current content.
+ * - byte: every fence makes the whole live image durable (eADR: caches are persistent).
+ * - page: flush/persist (msync) make the touched pages durable at once; drain is a no-op.
+ *
+ * Every durability point (a fence; an msync at page tier) is a crash point. At each one the model
+ * scans live against durable unit by unit (64-byte lines, or pages at page tier) - stores made
+ * through views are caught that way, not by write hooks - and records only the units that differ,
+ * with their contents: the "maybe" set of that crash point. Units flushed but not yet fenced add
+ * their flushed content as a further variant. The record also says which of those entries the
+ * fence made durable, so the durable image at any crash point can be rebuilt from the initial
+ * image by applying the records' commits in order.
+ * @internal
+ */
+import type { MappingBackend, NativeMappingInfo } from '../binding';
+import { createMapping } from '../mapping';
+import type { Granularity } from '../types';
+
+/** Cache line size of the simulated CPU. */
+export const CACHE_LINE_SIZE = 64;
+/** Page size of the simulated system. */
+export const SIM_PAGE_SIZE = 4096;
+
+/** Unit of the maybe-set for a tier: 64-byte lines, or pages at page tier. */
+export function unitSizeOf(granularity: Granularity): number {
+  return granularity === 'page' ? SIM_PAGE_SIZE : CACHE_LINE_SIZE;
+}
+
+/** What the model recorded at one crash point. */
+export interface CrashRecord {
+  /** The operation whose fence this is ('drain', 'persist', ..., 'end'). */
+  op: string;
+  /** Byte range the operation named (0, 0 when it has none). */
+  offset: number;
+  length: number;
+  /** Stack of the fencing call, when captured. */
+  stack: string | undefined;
+  /** Unit index of each entry, ascending; a unit has one entry per possible non-durable content. */
+  units: Uint32Array;
+  /** Variant of each entry: 0 = the unit's content at the crash point, k >= 1 = the k-th distinct flushed-but-unfenced content. */
+  variants: Uint8Array;
+  /** Contents of the entries, unitSize bytes each (a partial last unit is zero-padded). */
+  data: Buffer;
+  /** Entries the fence made durable (applied to the durable image after this crash point). */
+  commit: Uint32Array;
+  /** True when the durable image and the maybe-set are the same as at the previous crash point. */
+  sameAsPrevious: boolean;
+}
+
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_U8 = new Uint8Array(0);
+const EMPTY_BUF = Buffer.alloc(0);
+
+/** Which units a fence makes durable with their live content. */
+type LiveCommit = 'all' | 'none' | number[]; // number[]: sorted, disjoint [u0, u1) unit pairs
+
+export interface ModelOptions {
+  /** Keep a CrashRecord per crash point (crashTest); false for a standalone simulated mapping. */
+  keepRecords: boolean;
+  /** Capture the stack of every fencing call. */
+  captureStacks: boolean;
+  /** Capture the stack only at this crash point (replay); -1 for none. */
+  stackAt: number;
+}
+
+export class DurabilityModel {
+  readonly unit: number;
+  readonly nUnits: number;
+  /** The live image: the mapping's buffer, or its contents after close. */
+  private live: Buffer;
+  /** The durable image, padded to whole units (the padding stays zero). */
+  readonly durable: Buffer;
+  /** Snapshots of lines flushed since the last fence on the JS thread (cacheline tier). */
+  private readonly pending = new Map<number, Buffer>();
+  /** Snapshots taken by persistAsync calls not yet completed. */
+  private readonly inflight = new Set<Map<number, Buffer>>();
+  readonly records: CrashRecord[] | null;
+  /** Number of crash points so far. */
+  crashPoints = 0;
+
+  constructor(
+    readonly size: number,
+    readonly granularity: Granularity,
+    live: Uint8Array,
+    initialDurable: Uint8Array,
+    private readonly options: ModelOptions,
+  ) {
+    this.unit = unitSizeOf(granularity);
+    this.nUnits = Math.ceil(size / this.unit);
+    this.live = Buffer.from(live.buffer, live.byteOffset, live.byteLength);
+    this.durable = Buffer.alloc(this.nUnits * this.unit);
+    this.durable.set(initialDurable.subarray(0, size));
+    this.records = options.keepRecords ? [] : null;
+  }
+
+  /** After close the buffer is detached: the model keeps the contents it was moved to. */
+  setLive(live: Uint8Array): void {
+    this.live = Buffer.from(live.buffer, live.byteOffset, live.byteLength);
+  }
+
+  private unitEnd(u: number): number {
+    return Math.min((u + 1) * this.unit, this.size);
+  }
+
+  /** Append the units in [u0, u1) whose live content differs from the durable image (ascending). */
+  diff(u0: number, u1: number, out: number[]): void {
+    const live = this.live;
+    const dur = this.durable;
+    const size = this.size;
+    const unit = this.unit;
+    const BIG = 65536;
+    const MID = 4096;
+    const end = Math.min(u1 * unit, size);
+    for (let b = u0 * unit; b < end; ) {
+      // First level: 64 KiB blocks aligned to 64 KiB (or shorter at the edges).
+      const be = Math.min((Math.floor(b / BIG) + 1) * BIG, end);
+      if (live.compare(dur, b, be, b, be) !== 0) {
+        for (let m = b; m < be; ) {
+          const me = Math.min((Math.floor(m / MID) + 1) * MID, be);
+          if (live.compare(dur, m, me, m, me) !== 0) {
+            if (unit >= MID) {
+              // Page units: [m, me) lies within one page.
+              const u = Math.floor(m / unit);
+              if (out.length === 0 || out[out.length - 1] !== u) out.push(u);
+            } else {
+              for (let l = m; l < me; l += unit) {
+                const le = Math.min(l + unit, me);
+                if (live.compare(dur, l, le, l, le) !== 0) out.push(l / unit);
+              }
+            }
+          }
+          m = me;
+        }
+      }
+      b = be;
+    }
+  }
+
+  /** Snapshot the differing units of [u0, u1) into map (a flush); units now equal to durable are dropped. */
+  snapshot(map: Map<number, Buffer>, u0: number, u1: number): void {
+    const diffs: number[] = [];
+    this.diff(u0, u1, diffs);
+    if (map.size > 0) {
+      const differing = new Set(diffs);
+      for (const u of map.keys()) {
+        // The latest flush wins: a line flushed again while equal to durable writes back durable content.
+        if (u >= u0 && u < u1 && !differing.has(u)) map.delete(u);
+      }
+    }
+    for (const u of diffs) {
+      let b = map.get(u);
+      if (b === undefined) {
+        b = Buffer.alloc(this.unit);
+        map.set(u, b);
+      }
+      const end = this.unitEnd(u);
+      this.live.copy(b, 0, u * this.unit, end);
+      if (end - u * this.unit < this.unit) b.fill(0, end - u * this.unit);
+    }
+  }
+
+  /** cacheline-tier flush(): snapshot the lines for the next fence. */
+  flush(offset: number, length: number): void {
+    if (length === 0) return;
+    const [u0, u1] = this.unitRange(offset, length);
+    this.snapshot(this.pending, u0, u1);
+  }
+
+  unitRange(offset: number, length: number): [number, number] {
+    if (length === 0) return [0, 0];
+    return [Math.floor(offset / this.unit), Math.min(Math.ceil((offset + length) / this.unit), this.nUnits)];
+  }
+
+  /** Start a persistAsync: its flush snapshots the range now; its fence comes at completion. */
+  beginAsync(offset: number, length: number): Map<number, Buffer> {
+    const op = new Map<number, Buffer>();
+    if (this.granularity !== 'byte' && length > 0) {
+      const [u0, u1] = this.unitRange(offset, length);
+      this.snapshot(op, u0, u1);
+    }
+    this.inflight.add(op);
+    return op;
+  }
+
+  /** Complete a persistAsync: a crash point, then its snapshots (everything at byte tier) become durable. */
+  endAsync(op: Map<number, Buffer>, offset: number, length: number): void {
+    this.fence('persistAsync', offset, length, this.granularity === 'byte' ? 'all' : 'none', false, op);
+    this.inflight.delete(op);
+  }
+
+  /**
+   * A durability point: record the crash point (the state just before the fence takes effect),
+   * then apply what the fence makes durable.
+   * @param live which units become durable with their current content
+   * @param syncPending whether the flushes pending on the JS thread become durable (a JS-thread fence)
+   * @param asyncOp the completing persistAsync whose snapshots become durable
+   */
+  fence(
+    op: string,
+    offset: number,
+    length: number,
+    live: LiveCommit,
+    syncPending: boolean,
+    asyncOp: Map<number, Buffer> | null,
+  ): void {
+    const unit = this.unit;
+    const diffs: number[] = [];
+    this.diff(0, this.nUnits, diffs);
+
+    const sources: Map<number, Buffer>[] = [];
+    const commits: boolean[] = [];
+    if (this.pending.size > 0) {
+      sources.push(this.pending);
+      commits.push(syncPending);
+    }
+    for (const s of this.inflight) {
+      if (s.size > 0) {
+        sources.push(s);
+        commits.push(s === asyncOp);
+      }
+    }
+
+    let units: number[];
+    let differing: Set<number> | null = null;
+    if (sources.length === 0) {
+      units = diffs;
+    } else {
+      differing = new Set(diffs);
+      const all = new Set(diffs);
+      for (const s of sources) for (const u of s.keys()) all.add(u);
+      units = [...all].sort((a, b) => a - b);
+    }
+
+    const maxEntries = units.length * (1 + sources.length);
+    const data = maxEntries === 0 ? EMPTY_BUF : Buffer.alloc(maxEntries * unit);
+    const eUnits = maxEntries === 0 ? EMPTY_U32 : new Uint32Array(maxEntries);
+    const eVariants = maxEntries === 0 ? EMPTY_U8 : new Uint8Array(maxEntries);
+    const commit: number[] = [];
+    let n = 0;
+    let r = 0; // cursor into the live-commit ranges
+    const ranges = typeof live === 'string' ? null : live;
+    const dur = this.durable;
+
+    for (const u of units) {
+      const base = u * unit;
+      const first = n;
+      let liveCommitted = live === 'all';
+      if (ranges !== null) {
+        while (r < ranges.length && ranges[r + 1] <= u) r += 2;
+        liveCommitted = r < ranges.length && ranges[r] <= u;
+      }
+      let committed = -1;
+      let idx0 = -1;
+      if (differing === null || differing.has(u)) {
+        idx0 = n++;
+        eUnits[idx0] = u;
+        eVariants[idx0] = 0;
+        this.live.copy(data, idx0 * unit, base, this.unitEnd(u));
+        if (liveCommitted) committed = idx0;
+      }
+      let variant = 1;
+      for (let s = 0; s < sources.length; s++) {
+        const snap = sources[s].get(u);
+        if (snap === undefined) continue;
+        let e: number;
+        if (snap.compare(dur, base, base + unit) === 0) {
+          e = -1; // the flushed content is the durable one
+        } else {
+          e = -1;
+          for (let j = first; j < n; j++) {
+            if (snap.compare(data, j * unit, (j + 1) * unit) === 0) {
+              e = j;
+              break;
+            }
+          }
+          if (e < 0) {
+            e = n++;
+            eUnits[e] = u;
+            eVariants[e] = Math.min(variant++, 255);
+            snap.copy(data, e * unit);
+          }
+        }
+        if (commits[s] && !liveCommitted) committed = e;
+      }
+      if (committed >= 0) commit.push(committed);
+    }
+
+    const stack =
+      this.options.captureStacks || this.options.stackAt === this.crashPoints ? captureStack() : undefined;
+    if (this.records !== null) {
+      const rec: CrashRecord = {
+        op,
+        offset,
+        length,
+        stack,
+        units: n === maxEntries ? eUnits : eUnits.slice(0, n),
+        variants: n === maxEntries ? eVariants : eVariants.slice(0, n),
+        data: n === maxEntries ? data : Buffer.from(data.subarray(0, n * unit)),
+        commit: commit.length === 0 ? EMPTY_U32 : Uint32Array.from(commit),
+        sameAsPrevious: false,
+      };
+      const prev = this.records.length > 0 ? this.records[this.records.length - 1] : undefined;
+      if (
+        prev !== undefined &&
+        prev.commit.length === 0 &&
+        prev.units.length === rec.units.length &&
+        Buffer.compare(u8(prev.units), u8(rec.units)) === 0 &&
+        Buffer.compare(prev.variants, rec.variants) === 0 &&
+        prev.data.equals(rec.data)
+      ) {
+        // Nothing was stored or made durable since: the same images. Share the storage.
+        rec.sameAsPrevious = true;
+        rec.units = prev.units;
+        rec.variants = prev.variants;
+        rec.data = prev.data;
+      }
+      this.records.push(rec);
+    }
+    this.crashPoints++;
+
+    // Apply the fence.
+    for (const e of commit) data.copy(dur, eUnits[e] * unit, e * unit, (e + 1) * unit);
+    if (syncPending) this.pending.clear();
+  }
+
+  /** The durable image now (a copy, `size` bytes). */
+  durableCopy(): Uint8Array {
+    return new Uint8Array(this.durable.subarray(0, this.size));
+  }
+
+  /** Units whose content is not yet guaranteed durable: differing from durable, or flushed but not fenced. */
+  unpersistedUnits(): number[] {
+    const diffs: number[] = [];
+    this.diff(0, this.nUnits, diffs);
+    const all = new Set(diffs);
+    for (const u of this.pending.keys()) all.add(u);
+    for (const s of this.inflight) for (const u of s.keys()) all.add(u);
+    return [...all].sort((a, b) => a - b);
+  }
+}
+
+function u8(a: Uint32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function captureStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, captureStack);
+  const lines = (holder.stack ?? '').split('\n');
+  // Drop the header and the simulator's own frames.
+  return lines
+    .slice(1)
+    .filter((l) => !/[\\/]testing[\\/]simulator\.[jt]s/.test(l))
+    .join('\n');
+}
+
+/**
+ * A MappingBackend over ordinary memory. With a model it tracks durability; without one (a crash
+ * image opened for recovery) flush and fence do nothing.
+ */
+export class SimulatedBackend implements MappingBackend {
+  private ab: ArrayBuffer;
+  private closed = false;
+  private inflight = 0;
+  /** The contents, moved out of the detached buffer by close(). */
+  retained: ArrayBuffer | null = null;
+  private readonly meta: NativeMappingInfo;
+
+  constructor(
+    ab: ArrayBuffer,
+    readonly granularity: Granularity,
+    path: string,
+    readOnly: boolean,
+    readonly model: DurabilityModel | null,
+  ) {
+    this.ab = ab;
+    this.meta = {
+      path,
+      kind: 'file',
+      length: ab.byteLength,
+      offset: 0,
+      sourceSize: ab.byteLength,
+      granularity,
+      detectedGranularity: granularity,
+      granularityReason: `simulated by node-pmem/testing (forced '${granularity}')`,
+      forced: true,
+      readOnly,
+      mapSync: granularity !== 'page',
+      alignment: SIM_PAGE_SIZE,
+      flushUnit: unitSizeOf(granularity),
+      region: null,
+    };
+  }
+
+  buffer(): ArrayBuffer {
+    return this.ab;
+  }
+
+  info(): NativeMappingInfo {
+    return { ...this.meta };
+  }
+
+  private ranges(offset: number, length: number): number[] {
+    const m = this.model!;
+    const [u0, u1] = m.unitRange(offset, length);
+    return u1 > u0 ? [u0, u1] : [];
+  }
+
+  flush(offset: number, length: number): number {
+    const m = this.model;
+    if (m === null || length === 0) return 0;
+    if (this.granularity === 'cacheline') m.flush(offset, length);
+    else if (this.granularity === 'page') m.fence('flush', offset, length, this.ranges(offset, length), false, null);
+    return 0;
+  }
+
+  drain(): number {
+    const m = this.model;
+    if (m === null || this.granularity === 'page') return 0;
+    m.fence('drain', 0, 0, this.granularity === 'byte' ? 'all' : 'none', true, null);
+    return 0;
+  }
+
+  /** flush + fence as one durability point (nothing can be stored in between). */
+  private persistRange(op: string, offset: number, length: number): void {
+    const m = this.model;
+    if (m === null) return;
+    if (this.granularity === 'page') {
+      if (length > 0) m.fence(op, offset, length, this.ranges(offset, length), false, null);
+    } else if (this.granularity === 'byte') {
+      m.fence(op, offset, length, 'all', true, null);
+    } else {
+      m.fence(op, offset, length, this.ranges(offset, length), true, null);
+    }
+  }
+
+  persist(offset: number, length: number): number {
+    this.persistRange('persist', offset, length);
+    return 0;
+  }
+
+  persistAsync(offset: number, length: number, callback: (status: number) => void): void {
+    const m = this.model;
+    const op = m !== null ? m.beginAsync(offset, length) : null;
+    this.inflight++;
+    setImmediate(() => {
+      let status = 0;
+      try {
+        if (m !== null && op !== null) m.endAsync(op, offset, length);
+      } catch {
+        status = -5; // EIO: the model failed; should not happen
+      }
+      this.inflight--;
+      callback(status);
+    });
+  }
+
+  coalesceExtents(extents: Float64Array, count: number): number {
+    return coalesce(extents, count, this.meta.length, this.meta.flushUnit);
+  }
+
+  persistExtents(extents: Float64Array, count: number): number {
+    const merged = coalesce(extents, count, this.meta.length, this.meta.flushUnit);
+    if (merged <= 0) return merged;
+    const m = this.model;
+    if (m === null) return merged;
+    const unit = m.unit;
+    let lo = Infinity;
+    let hi = 0;
+    const ranges: number[] = [];
+    for (let i = 0; i < merged; i++) {
+      const off = extents[2 * i];
+      const len = extents[2 * i + 1];
+      lo = Math.min(lo, off);
+      hi = Math.max(hi, off + len);
+      const u0 = Math.floor(off / unit);
+      const u1 = Math.min(Math.ceil((off + len) / unit), m.nUnits);
+      if (ranges.length > 0 && ranges[ranges.length - 1] >= u0) ranges[ranges.length - 1] = Math.max(u1, ranges[ranges.length - 1]);
+      else if (u1 > u0) ranges.push(u0, u1);
+    }
+    const g = this.granularity;
+    m.fence('persistDirty', lo, hi - lo, g === 'byte' ? 'all' : ranges, g !== 'page', null);
+    return merged;
+  }
+
+  copyPersist(offset: number, src: Uint8Array, srcOffset: number, length: number): number {
+    if (length === 0) return 0;
+    new Uint8Array(this.ab).set(src.subarray(srcOffset, srcOffset + length), offset);
+    this.persistRange('write', offset, length);
+    return 0;
+  }
+
+  fillPersist(offset: number, length: number, byte: number): number {
+    if (length === 0) return 0;
+    new Uint8Array(this.ab).fill(byte, offset, offset + length);
+    this.persistRange('fill', offset, length);
+    return 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Detach the program's buffer as munmap would; keep the contents.
+    this.retained = detach(this.ab);
+    this.model?.setLive(new Uint8Array(this.retained));
+  }
+
+  pins(): number {
+    return this.inflight;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+/** Mirror of the native Coalesce (native/extent.cc): align to unit, sort, merge; -EINVAL on a bad pair. */
+export function coalesce(raw: Float64Array, count: number, length: number, unit: number): number {
+  const limit = Math.ceil(length / unit) * unit;
+  for (let i = 0; i < count; i++) {
+    const off = raw[2 * i];
+    const len = raw[2 * i + 1];
+    if (!validNumber(off) || !validNumber(len) || off > limit || len > limit - off) return -22;
+  }
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < count; i++) {
+    const off = raw[2 * i];
+    const len = raw[2 * i + 1];
+    const start = Math.floor(off / unit) * unit;
+    const end = len === 0 ? start : Math.ceil((off + len) / unit) * unit;
+    pairs.push([start, end]);
+  }
+  pairs.sort((a, b) => a[0] - b[0]);
+  let out = 0;
+  for (const [s, e] of pairs) {
+    if (e <= s) continue;
+    if (out > 0 && s <= raw[2 * (out - 1) + 1]) {
+      raw[2 * (out - 1) + 1] = Math.max(raw[2 * (out - 1) + 1], e);
+    } else {
+      raw[2 * out] = s;
+      raw[2 * out + 1] = e;
+      out++;
+    }
+  }
+  for (let i = 0; i < out; i++) raw[2 * i + 1] -= raw[2 * i];
+  return out;
+}
+
+function validNumber(v: number): boolean {
+  return v >= 0 && v <= Number.MAX_SAFE_INTEGER && v === Math.floor(v);
+}
+
+/**
+ * How a simulated mapping's buffer is detached at close. Node 20 has no ArrayBuffer.transfer():
+ * - 'transfer': structuredClone with a transfer list moves the contents to a new buffer (no copy);
+ * - 'resize': when the Mapping layer marks buffers untransferable (markAsUntransferable makes Node
+ *   20 ignore them in transfer lists), buffers are allocated resizable and close() copies the
+ *   contents out and resizes the buffer to 0: every view then reads as length 0, as if detached.
+ *   Element access on resizable buffers is slower in V8, so this is the fallback.
+ * Decided once, by probing what createMapping does to a buffer.
+ */
+let detachMode: 'transfer' | 'resize' | undefined;
+
+function probeDetachMode(): 'transfer' | 'resize' {
+  if (detachMode === undefined) {
+    const ab = new ArrayBuffer(64);
+    const info = new SimulatedBackend(ab, 'cacheline', '<probe>', false, null).info();
+    const probe: MappingBackend = {
+      buffer: () => ab,
+      info: () => info,
+      flush: () => 0,
+      drain: () => 0,
+      persist: () => 0,
+      persistAsync: (_o, _l, cb) => cb(0),
+      persistExtents: () => 0,
+      coalesceExtents: () => 0,
+      copyPersist: () => 0,
+      fillPersist: () => 0,
+      close: () => {},
+      pins: () => 0,
+    };
+    const m = createMapping(probe, '<probe>');
+    try {
+      structuredClone(ab, { transfer: [ab] });
+    } catch {
+      // DataCloneError on Node versions that refuse untransferable buffers.
+    }
+    detachMode = ab.byteLength === 0 ? 'transfer' : 'resize';
+    m.close();
+  }
+  return detachMode;
+}
+
+/** A buffer a simulated mapping can detach at close. */
+export function allocDetachable(size: number): ArrayBuffer {
+  if (probeDetachMode() === 'transfer') return new ArrayBuffer(size);
+  const Ctor = ArrayBuffer as unknown as new (size: number, options: { maxByteLength: number }) => ArrayBuffer;
+  return new Ctor(size, { maxByteLength: size });
+}
+
+/** Detach `ab` (every view of it reads as length 0) and return a detachable buffer with its contents. */
+export function detach(ab: ArrayBuffer): ArrayBuffer {
+  const r = ab as ArrayBuffer & { resizable?: boolean; resize?: (n: number) => void };
+  if (r.resizable === true && r.resize !== undefined) {
+    const out = allocDetachable(ab.byteLength);
+    new Uint8Array(out).set(new Uint8Array(ab));
+    r.resize(0);
+    return out;
+  }
+  try {
+    const out = structuredClone(ab, { transfer: [ab] });
+    if (ab.byteLength === 0) return out;
+  } catch {
+    // untransferable: fall through
+  }
+  // Could not detach (should not happen: allocDetachable chose the mode). Keep a copy.
+  const out = allocDetachable(ab.byteLength);
+  new Uint8Array(out).set(new Uint8Array(ab));
+  return out;
+}
+
+const simulated = new WeakMap<object, SimulatedBackend>();
+
+/** Remember which backend a simulated Mapping wraps (for durableImage / unpersistedLines). */
+export function registerSimulated(mapping: object, backend: SimulatedBackend): void {
+  simulated.set(mapping, backend);
+}
+
+export function backendOf(mapping: unknown): SimulatedBackend | undefined {
+  return typeof mapping === 'object' && mapping !== null ? simulated.get(mapping) : undefined;
+}
