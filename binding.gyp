@@ -14,7 +14,7 @@
         "native/device_info_linux.cc",
         "native/safe_read_linux.cc",
         "native/mapping_wrap.cc",
-        "native/big_buffer_v8.cc",
+        "native/v8_direct.cc",
         "native/flush_worker.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

@@ -1,6 +1,6 @@
 #include "mapping_wrap.h"
 
-#include "big_buffer_v8.h"
+#include "v8_direct.h"
 #include "errors.h"
 #include "flush_worker.h"
 #include "macros.h"
@@ -15,7 +15,9 @@ struct MappingSlot {
   napi_ref buffer = nullptr;  // the one ArrayBuffer: V8 must never see two backing stores at one address
 
   ~MappingSlot() {
-    // Collected without close(): unmap now, or when in-flight work drops its pin.
+    // Collected without close(): detach (the buffer's memory is about to go), then unmap now or
+    // when in-flight work drops its pin.
+    Detach();
     if (core) core->RequestClose();
     if (buffer != nullptr) napi_delete_reference(env, buffer);
   }
@@ -24,7 +26,7 @@ struct MappingSlot {
 
   void Detach() {
     if (buffer == nullptr) return;
-    napi_value value;
+    napi_value value = nullptr;
     bool detached = false;
     if (napi_get_reference_value(env, buffer, &value) == napi_ok && value != nullptr &&
         napi_is_detached_arraybuffer(env, value, &detached) == napi_ok && !detached)
@@ -104,18 +106,13 @@ napi_value JsPersistAsync(napi_env env, napi_callback_info info) {
 
 // (Float64Array pairs, count) -> the typed array's data, or nullptr when they do not fit.
 double* ExtentArgs(napi_env env, napi_value array, napi_value count_value, size_t* count) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, array, &is_typed) != napi_ok || !is_typed) return nullptr;
-  napi_typedarray_type type;
   size_t length;
-  void* data;
-  if (napi_get_typedarray_info(env, array, &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array)
-    return nullptr;
+  double* data;
+  if (!Float64ArrayElements(array, &data, &length)) return nullptr;
   uint64_t n;
   if (!ReadIndex(env, count_value, &n) || n > length / 2) return nullptr;
   *count = static_cast<size_t>(n);
-  return static_cast<double*>(data);
+  return data;
 }
 
 napi_value JsPersistExtents(napi_env env, napi_callback_info info) {
@@ -142,16 +139,11 @@ napi_value JsCopyPersist(napi_env env, napi_callback_info info) {
   uint64_t off, src_off, len;
   if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[2], &src_off) || !ReadIndex(env, c.argv[3], &len))
     return Status(env, -EINVAL);
-  bool is_typed = false;
-  if (napi_is_typedarray(env, c.argv[1], &is_typed) != napi_ok || !is_typed) return Status(env, -EINVAL);
-  napi_typedarray_type type;
   size_t src_len;
-  void* data;
-  if (napi_get_typedarray_info(env, c.argv[1], &type, &src_len, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint8_array)
-    return Status(env, -EINVAL);
+  char* data;
+  if (!Uint8ArrayBytes(c.argv[1], &data, &src_len)) return Status(env, -EINVAL);
   if (src_off > src_len || len > src_len - src_off || !c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->CopyPersist(off, static_cast<const char*>(data) + src_off, len));
+  return Status(env, c.slot->core->CopyPersist(off, data + src_off, len));
 }
 
 napi_value JsFillPersist(napi_env env, napi_callback_info info) {
@@ -283,9 +275,9 @@ const MethodSpec kMethods[] = {
 Napi::Object CreateMappingHandle(Napi::Env env, AddonData* data, std::shared_ptr<MappingCore> core) {
   auto slot = std::make_shared<MappingSlot>();
   slot->env = env;
-  Napi::ArrayBuffer buffer = core->length() <= kNodeExternalBufferLimit
-                                 ? Napi::ArrayBuffer::New(env, core->addr(), core->length())
-                                 : BigExternalArrayBuffer(env, core->addr(), core->length());
+  // Always V8's own external ArrayBuffer: Node's napi_create_external_arraybuffer reports the
+  // mapping as external memory (GC pressure) and refuses more than 4 GiB.
+  Napi::ArrayBuffer buffer = MappedArrayBuffer(env, core->addr(), core->length());
   NAPI_THROW_IF_FAILED(env, napi_create_reference(env, buffer, 1, &slot->buffer), Napi::Object());
   core->set_registry(data);
   data->Remember(core.get());
