@@ -1,0 +1,400 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * The example key-value store (examples/kv) against lmdb-js, better-sqlite3 and classic-level:
+ * durable small writes (16-byte keys, 100-byte values), reads, a 50/50 mix, all in the same tmpfs
+ * directory in the same run, reported as ops/s and as ratios. node-pmem runs at its honest tier on
+ * that file (page: every put is an msync) and, separately labelled, at the forced cacheline tier
+ * that real persistent memory gives (the same code; only what persist() does changes). Then the
+ * open (recovery) time of a store holding 1 M keys.
+ *
+ *   node bench/kv/run.js            full run (installs the competitors into bench/kv/.deps first)
+ *   node bench/kv/run.js --smoke    seconds; no install (competitors only if already installed);
+ *                                   exits non-zero only if something is broken
+ *   options: --n <puts> --reads <gets> --mixed <ops> --rounds <r> --open-keys <n> --dir <dir> --no-install
+ *
+ * The competitors are installed in bench/kv/.deps (its own package.json, gitignored) so that a
+ * failed native build there never breaks the project's own `npm install`.
+ */
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { createRequire } = require('node:module');
+
+const ROOT = path.resolve(__dirname, '../..');
+const DEPS = path.join(__dirname, '.deps');
+const COMPETITORS = { lmdb: '^3.5.0', 'better-sqlite3': '^12.0.0', 'classic-level': '^3.0.0' };
+
+const args = parseArgs(process.argv.slice(2));
+const SMOKE = args.smoke === true;
+const N = num(args.n, SMOKE ? 2000 : 100_000);
+const READS = num(args.reads, SMOKE ? 4000 : 300_000);
+const MIXED = num(args.mixed, SMOKE ? 2000 : 100_000);
+const ROUNDS = num(args.rounds, SMOKE ? 1 : 3);
+const OPEN_KEYS = num(args['open-keys'], SMOKE ? 20_000 : 1_000_000);
+const DIR_BASE = args.dir ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const name = a.slice(2);
+    if (name === 'smoke' || name === 'no-install') out[name] = true;
+    else out[name] = argv[++i];
+  }
+  return out;
+}
+
+function num(v, dflt) {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`bad number ${v}`);
+  return n;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Competitors
+
+function installCompetitors() {
+  fs.mkdirSync(DEPS, { recursive: true });
+  const pkg = {
+    name: 'node-pmem-kv-bench-deps',
+    private: true,
+    description: 'Competitors of bench/kv/run.js, installed apart from the project (generated; gitignored)',
+    dependencies: COMPETITORS,
+  };
+  fs.writeFileSync(path.join(DEPS, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
+  console.error(`installing ${Object.keys(COMPETITORS).join(', ')} into ${path.relative(ROOT, DEPS)} (better-sqlite3 may build from source: minutes)...`);
+  try {
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: DEPS, stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (e) {
+    console.error(`npm install in ${DEPS} failed (${e.message.split('\n')[0]}); benchmarking what loads`);
+  }
+}
+
+function loadCompetitors() {
+  const req = createRequire(path.join(DEPS, 'package.json'));
+  const found = {};
+  const notes = [];
+  for (const name of Object.keys(COMPETITORS)) {
+    try {
+      found[name] = req(name);
+    } catch (e) {
+      notes.push(`${name}: not available (${e.code ?? e.message.split('\n')[0]})`);
+    }
+  }
+  return { found, notes };
+}
+
+// -------------------------------------------------------------------------------------------------
+// Engines: each opens in a fresh directory and offers put (durable on return), get (a Buffer), close.
+
+function pmemEngine(label, granularity) {
+  const kv = require(path.join(ROOT, 'examples/kv/store.js'));
+  return {
+    name: label,
+    open(dir, n) {
+      const size = Math.max(64 << 20, Math.ceil((n * 2 + MIXED) * 160 * 2.2));
+      const store = kv.open(path.join(dir, 'store.kv'), { create: true, size, granularity });
+      return {
+        tier: store.stats().granularity,
+        put: (k, v) => store.put(k, v),
+        get: (k) => store.get(k),
+        close: () => store.close(),
+      };
+    },
+  };
+}
+
+function lmdbEngine(lmdb) {
+  return {
+    name: 'lmdb-js (putSync)',
+    open(dir) {
+      const db = lmdb.open({ path: path.join(dir, 'lmdb'), encoding: 'binary', mapSize: 2 ** 30 });
+      return { put: (k, v) => db.putSync(k, v), get: (k) => db.getBinary(k), close: () => db.close() };
+    },
+  };
+}
+
+function sqliteEngine(Database) {
+  return {
+    name: 'better-sqlite3 (WAL, FULL)',
+    open(dir) {
+      const db = new Database(path.join(dir, 'db.sqlite'));
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID');
+      const put = db.prepare('INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)');
+      const get = db.prepare('SELECT v FROM kv WHERE k = ?').pluck();
+      return { put: (k, v) => put.run(k, v), get: (k) => get.get(k), close: () => db.close() };
+    },
+  };
+}
+
+function levelEngine({ ClassicLevel }) {
+  return {
+    name: 'classic-level (sync: true)',
+    async: true,
+    async open(dir) {
+      const db = new ClassicLevel(path.join(dir, 'level'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+      await db.open();
+      return {
+        putAsync: (k, v) => db.put(k, v, { sync: true }),
+        get: (k) => db.getSync(k),
+        close: () => db.close(),
+      };
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------------------------
+// Workloads
+
+/** A bijective 32-bit mix: distinct, random-looking key numbers. */
+function mix(i) {
+  let x = (i + 0x9e3779b9) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** 16-byte ASCII keys in a random-looking order. */
+function makeKeys(n) {
+  const keys = new Array(n);
+  for (let i = 0; i < n; i++) keys[i] = 'k' + String(mix(i)).padStart(15, '0');
+  return keys;
+}
+
+function makeValue(i) {
+  const v = Buffer.allocUnsafe(100);
+  for (let p = 0; p < 100; p++) v[p] = (mix(i * 131 + p) & 0xff) | 0;
+  return v;
+}
+
+const now = () => process.hrtime.bigint();
+const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+async function putAll(db, keys, values) {
+  const t0 = now();
+  if (db.putAsync) for (let i = 0; i < keys.length; i++) await db.putAsync(keys[i], values[i & 1023]);
+  else for (let i = 0; i < keys.length; i++) db.put(keys[i], values[i & 1023]);
+  return keys.length / secs(t0);
+}
+
+function readAll(db, keys, values, reads, verify) {
+  const n = keys.length;
+  const t0 = now();
+  let bytes = 0;
+  for (let r = 0; r < reads; r++) {
+    const i = mix(r ^ 0x5bd1e995) % n;
+    const v = db.get(keys[i]);
+    bytes += v.length;
+    if (verify && !Buffer.from(v).equals(values[i & 1023])) throw new Error(`wrong value for ${keys[i]}`);
+  }
+  const rate = reads / secs(t0);
+  if (bytes !== reads * 100) throw new Error(`read ${bytes} bytes, expected ${reads * 100}`);
+  return rate;
+}
+
+async function mixed(db, keys, values, ops) {
+  const n = keys.length;
+  const t0 = now();
+  for (let r = 0; r < ops; r++) {
+    const i = mix(r + 77) % n;
+    if (r & 1) {
+      if (db.putAsync) await db.putAsync(keys[i], values[(i + 1) & 1023]);
+      else db.put(keys[i], values[(i + 1) & 1023]);
+    } else if (db.get(keys[i]).length !== 100) throw new Error('mixed: bad read');
+  }
+  return ops / secs(t0);
+}
+
+async function runEngine(engine, keys, values) {
+  const dir = fs.mkdtempSync(path.join(DIR_BASE, 'kv-bench-'));
+  try {
+    const db = await engine.open(dir, keys.length);
+    try {
+      const put = await putAll(db, keys, values);
+      const get = readAll(db, keys, values, READS, SMOKE);
+      const mix_ = await mixed(db, keys, values, MIXED);
+      return { put, get, mixed: mix_, tier: db.tier };
+    } finally {
+      await db.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Open (recovery) time
+
+async function openTimes(n, lmdb) {
+  const kv = require(path.join(ROOT, 'examples/kv/store.js'));
+  const dir = fs.mkdtempSync(path.join(DIR_BASE, 'kv-open-'));
+  const out = {};
+  try {
+    const file = path.join(dir, 'store.kv');
+    const keys = makeKeys(n);
+    const value = makeValue(1);
+    const size = Math.ceil(n * 144 * 2.1) + (1 << 20);
+    let store = kv.open(file, { create: true, size, granularity: 'cacheline' });
+    const t0 = now();
+    for (let i = 0; i < n; i++) store.put(keys[i], value);
+    out.fillSeconds = secs(t0);
+    store.close();
+    for (const granularity of ['auto', 'cacheline']) {
+      const times = [];
+      for (let r = 0; r < (SMOKE ? 1 : 3); r++) {
+        const t1 = now();
+        store = kv.open(file, { granularity });
+        times.push(secs(t1));
+        if (store.count !== n) throw new Error(`reopened with ${store.count} keys, expected ${n}`);
+        if (!store.get(keys[n - 1]).equals(value)) throw new Error('reopened store reads a wrong value');
+        out.recoveryMs = store.stats().recovery.ms;
+        store.close();
+      }
+      out[granularity] = median(times);
+    }
+    if (lmdb) {
+      const p = path.join(dir, 'lmdb');
+      let db = lmdb.open({ path: p, encoding: 'binary', mapSize: 2 ** 30 });
+      db.transactionSync(() => {
+        for (let i = 0; i < n; i++) db.put(keys[i], value);
+      });
+      await db.close();
+      const t1 = now();
+      db = lmdb.open({ path: p, encoding: 'binary', mapSize: 2 ** 30 });
+      const v = db.getBinary(keys[n - 1]);
+      out.lmdb = secs(t1);
+      if (!v || !v.equals(value)) throw new Error('lmdb reopened store reads a wrong value');
+      await db.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+// -------------------------------------------------------------------------------------------------
+
+function fmt(x) {
+  if (x === undefined) return 'n/a';
+  if (x >= 1e6) return (x / 1e6).toFixed(2) + ' M';
+  if (x >= 1e3) return (x / 1e3).toFixed(1) + ' k';
+  return x.toFixed(0);
+}
+
+function ratio(a, b) {
+  return a === undefined || b === undefined ? 'n/a' : (a / b).toFixed(1) + '×';
+}
+
+async function main() {
+  if (!SMOKE && args['no-install'] !== true) {
+    const { found } = loadCompetitors();
+    if (Object.keys(found).length < Object.keys(COMPETITORS).length) installCompetitors();
+  }
+  const { found, notes } = loadCompetitors();
+  const pmem = require(path.join(ROOT, 'dist/index.js'));
+  const engines = [pmemEngine('node-pmem kv, honest tier', undefined), pmemEngine('node-pmem kv, forced cacheline', 'cacheline')];
+  if (found.lmdb) engines.push(lmdbEngine(found.lmdb));
+  if (found['better-sqlite3']) engines.push(sqliteEngine(found['better-sqlite3']));
+  if (found['classic-level']) engines.push(levelEngine(found['classic-level']));
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  const load0 = os.loadavg();
+  console.log(`# kv benchmark${SMOKE ? ' (smoke)' : ''}`);
+  console.log(`machine: ${cpu}, ${os.cpus().length} cpus, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, node ${process.version}`);
+  console.log(`node-pmem flush: ${pmem.cpuInfo().flush}; directory: ${DIR_BASE} (${fs.existsSync('/dev/shm') && DIR_BASE.startsWith('/dev/shm') ? 'tmpfs' : 'see df'})`);
+  console.log(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`workloads: ${N} durable puts (16-byte keys, 100-byte values), ${READS} random gets, ${MIXED} ops 50/50 get/durable overwrite; median of ${ROUNDS} round(s)`);
+  for (const note of notes) console.log(`note: ${note}`);
+
+  const keys = makeKeys(N);
+  const values = Array.from({ length: 1024 }, (_, i) => makeValue(i));
+  const results = new Map(engines.map((e) => [e.name, { put: [], get: [], mixed: [], tier: undefined }]));
+  let broken = false;
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order each round so no engine always runs first (or last) on a shared machine.
+    const order = engines.map((_, i) => engines[(i + round) % engines.length]);
+    for (const engine of order) {
+      try {
+        const r = await runEngine(engine, keys, values);
+        const acc = results.get(engine.name);
+        acc.put.push(r.put);
+        acc.get.push(r.get);
+        acc.mixed.push(r.mixed);
+        acc.tier = r.tier;
+      } catch (e) {
+        console.log(`ERROR in ${engine.name}: ${e.stack ?? e}`);
+        if (engine.name.startsWith('node-pmem')) broken = true;
+        else results.delete(engine.name);
+      }
+    }
+  }
+
+  const med = new Map([...results].filter(([, r]) => r.put.length > 0).map(([name, r]) => [name, { put: median(r.put), get: median(r.get), mixed: median(r.mixed), tier: r.tier }]));
+  const lm = med.get('lmdb-js (putSync)');
+  console.log('');
+  console.log('| engine | durable puts/s | gets/s | mixed ops/s | puts vs lmdb | gets vs lmdb | mixed vs lmdb |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const [name, r] of med) {
+    const label = r.tier ? `${name} (${r.tier})` : name;
+    console.log(`| ${label} | ${fmt(r.put)} | ${fmt(r.get)} | ${fmt(r.mixed)} | ${ratio(r.put, lm?.put)} | ${ratio(r.get, lm?.get)} | ${ratio(r.mixed, lm?.mixed)} |`);
+  }
+  if (ROUNDS > 1) {
+    console.log('');
+    console.log(`spread over the ${ROUNDS} rounds (min–max), puts · gets · mixed:`);
+    for (const [name, r] of results) {
+      if (r.put.length === 0) continue;
+      const range = (xs) => `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
+      console.log(`  ${name}: ${range(r.put)} · ${range(r.get)} · ${range(r.mixed)}`);
+    }
+  }
+  const cl = med.get('node-pmem kv, forced cacheline');
+  const honest = med.get('node-pmem kv, honest tier');
+  console.log('');
+  console.log('ratios of node-pmem (forced cacheline / honest tier) to each competitor, puts · gets · mixed:');
+  for (const [name, r] of med) {
+    if (name.startsWith('node-pmem')) continue;
+    console.log(
+      `  vs ${name}: cacheline ${ratio(cl?.put, r.put)} · ${ratio(cl?.get, r.get)} · ${ratio(cl?.mixed, r.mixed)}; ` +
+        `honest ${ratio(honest?.put, r.put)} · ${ratio(honest?.get, r.get)} · ${ratio(honest?.mixed, r.mixed)}`,
+    );
+  }
+  if (cl && lm && SMOKE) {
+    console.log('target (cacheline puts >= 5× lmdb-js, gets >= lmdb-js): not judged in a smoke run (too short, cold)');
+  } else if (cl && lm) {
+    const ok = cl.put >= 5 * lm.put && cl.get >= lm.get;
+    console.log(`target (cacheline puts >= 5× lmdb-js, gets >= lmdb-js): ${ok ? 'met' : 'NOT met'} (${ratio(cl.put, lm.put)}, ${ratio(cl.get, lm.get)})`);
+  }
+
+  try {
+    const o = await openTimes(OPEN_KEYS, found.lmdb);
+    console.log('');
+    console.log(`open (recovery scan + index rebuild) of a store holding ${OPEN_KEYS} keys: ` +
+      `${(o.auto * 1000).toFixed(0)} ms at the honest tier, ${(o.cacheline * 1000).toFixed(0)} ms forced cacheline ` +
+      `(filled in ${o.fillSeconds.toFixed(2)} s)` +
+      (o.lmdb !== undefined ? `; lmdb-js open + first get: ${(o.lmdb * 1000).toFixed(1)} ms (a B-tree needs no scan)` : ''));
+  } catch (e) {
+    console.log(`ERROR in the open-time test: ${e.stack ?? e}`);
+    broken = true;
+  }
+  console.log(`load average at end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (broken) {
+    console.log('FAILED: node-pmem kv is broken (see the errors above)');
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
