@@ -198,8 +198,10 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
   const int prot = PROT_READ | PROT_WRITE;
 
   if (read_only) {
-    // Private copy-on-write: a store through a view changes only this process's copy.
-    addr = MapAligned(length, src->alignment, prot, MAP_PRIVATE, src->fd, o.offset, &reservation, &reservation_len);
+    // Private copy-on-write: a store through a view changes only this process's copy. NORESERVE:
+    // without it the kernel reserves memory for a private copy of the whole window up front and
+    // refuses windows larger than the commit limit (ENOMEM), though almost none is ever copied.
+    addr = MapAligned(length, src->alignment, prot, MAP_PRIVATE | MAP_NORESERVE, src->fd, o.offset, &reservation, &reservation_len);
     if (addr == MAP_FAILED) {
       int err = errno;
       if (src->kind == SourceKind::kDevDax && err == EINVAL)
