@@ -8,6 +8,7 @@
 #include "device_info.h"
 #include "errors.h"
 #include "mapping_wrap.h"
+#include "region_wrap.h"
 #include "macros.h"
 #include "source.h"
 
@@ -120,13 +121,9 @@ Napi::Value DeviceProbeJs(const Napi::CallbackInfo& info) {
   o.Set("namespaceName", str_or_null(d.namespace_name));
   o.Set("namespaceMode", str_or_null(d.namespace_mode));
   o.Set("namespaceSize", d.namespace_size ? num(static_cast<double>(d.namespace_size)) : env.Null());
-  if (d.region.found) {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("name", d.region.name);
-    r.Set("persistenceDomain", str_or_null(d.region.persistence_domain));
-    r.Set("provider", str_or_null(d.region.provider));
-    r.Set("asyncFlush", d.region.async_flush);
-    r.Set("deepFlushPath", d.region.has_deep_flush ? Napi::String::New(env, d.region.dir + "/deep_flush") : env.Null());
+  Napi::Value region = RegionToJs(env, d.region);
+  if (region.IsObject()) {
+    Napi::Object r = region.As<Napi::Object>();
     r.Set("numaNode", d.numa_node >= 0 ? num(d.numa_node) : env.Null());
     Napi::Array dimms = Napi::Array::New(env, d.dimms.size());
     for (size_t i = 0; i < d.dimms.size(); i++) {
@@ -136,10 +133,8 @@ Napi::Value DeviceProbeJs(const Napi::CallbackInfo& info) {
       dimms.Set(static_cast<uint32_t>(i), dimm);
     }
     r.Set("dimms", dimms);
-    o.Set("region", r);
-  } else {
-    o.Set("region", env.Null());
   }
+  o.Set("region", region);
   Napi::Array bad = Napi::Array::New(env, d.badblocks.size());
   for (size_t i = 0; i < d.badblocks.size(); i++) {
     Napi::Object range = Napi::Object::New(env);

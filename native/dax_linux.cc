@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "dax.h"
+#include "linux_compat.h"
 #include "sysfs.h"
 
 // The 2015 raw block-device DAX ioctls (int* argument). Shipped only in Linux 4.5-4.6.
@@ -41,17 +42,6 @@ std::string BlkDaxExplanation(int err) {
   return meaning + "; " + kBlkDaxHistory;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool IsDevDaxChar(const struct stat& st) {
   std::string dir;
@@ -118,7 +108,7 @@ bool GetDax(const std::string& path, DaxState* out, Failure* f) {
   struct stat st;
   int raw = -1;
   if (!OpenForDax(path, &st, &raw, f)) return false;
-  Fd fd(raw);
+  UniqueFd fd(raw);
   if (S_ISCHR(st.st_mode)) {
     out->mechanism = "devdax";
     out->effective = 1;
@@ -134,7 +124,7 @@ bool SetDax(const std::string& path, bool enabled, DaxState* out, Failure* f) {
   struct stat st;
   int raw = -1;
   if (!OpenForDax(path, &st, &raw, f)) return false;
-  Fd fd(raw);
+  UniqueFd fd(raw);
   if (S_ISCHR(st.st_mode)) {
     if (!enabled)
       return PmemFail(f, PmemCode::kUnsupported, path,

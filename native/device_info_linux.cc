@@ -1,4 +1,5 @@
 #include "device_info.h"
+#include "linux_compat.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,27 +16,10 @@
 #include <cstring>
 #include <memory>
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
 
 namespace pmem {
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string Basename(const std::string& p) { return p.substr(p.rfind('/') + 1); }
 std::string Dirname(const std::string& p) { return p.substr(0, p.rfind('/')); }
@@ -172,7 +156,7 @@ bool ProbeDevice(const std::string& path, DeviceFacts* out, Failure* f) {
   if (S_ISBLK(st.st_mode)) {
     out->type = "block";
     FillBlock(st.st_rdev, out);
-    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     if (fd.get() < 0) return SysFail(f, errno, "open", path);
     if (ioctl(fd.get(), BLKGETSIZE64, &out->size) != 0) return SysFail(f, errno, "ioctl(BLKGETSIZE64)", path);
     out->tier = BlockTier(fd.get());
@@ -186,7 +170,7 @@ bool ProbeDevice(const std::string& path, DeviceFacts* out, Failure* f) {
   out->type = S_ISDIR(st.st_mode) ? "directory" : "file";
   out->size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
   FillBlock(st.st_dev, out);
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return SysFail(f, errno, "open", path);
   out->statx_dax = StatxDax(fd.get());
   if (S_ISREG(st.st_mode)) {
@@ -194,7 +178,7 @@ bool ProbeDevice(const std::string& path, DeviceFacts* out, Failure* f) {
     return true;
   }
   // A directory: probe a file that would be created in it, as an unnamed O_TMPFILE (gone on close).
-  Fd tmp(open(path.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  UniqueFd tmp(open(path.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   if (tmp.get() < 0) {
     out->tier.reason = std::string("cannot probe a new file in this directory (O_TMPFILE: ") + KernelErrnoName(errno) + ")";
     return true;
@@ -208,7 +192,7 @@ bool ProbeDevice(const std::string& path, DeviceFacts* out, Failure* f) {
 }
 
 bool FileExtents(const std::string& path, std::vector<FileExtent>* out, Failure* f) {
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return SysFail(f, errno, "open", path);
   constexpr unsigned kBatch = 256;
   size_t bytes = sizeof(struct fiemap) + kBatch * sizeof(struct fiemap_extent);

@@ -6,15 +6,10 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "linux_compat.h"
 #include "mapping.h"
 #include "persist.h"
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
 // Raw block-device DAX query from Linux 4.5-4.6; an unknown command on current kernels.
 #define PMEM_BLKDAXGET _IO(0x12, 129)
 

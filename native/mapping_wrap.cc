@@ -4,6 +4,7 @@
 #include "errors.h"
 #include "flush_worker.h"
 #include "macros.h"
+#include "region_wrap.h"
 
 namespace pmem {
 namespace {
@@ -193,9 +194,6 @@ napi_value JsInfo(napi_env env, napi_callback_info info) {
   const MappingCore& core = *c.slot->core;
   const Source& s = core.source();
   auto num = [&](uint64_t v) { return Napi::Number::New(e, static_cast<double>(v)); };
-  auto str_or_null = [&](const std::string& v) -> Napi::Value {
-    return v.empty() ? e.Null() : Napi::String::New(e, v);
-  };
   o.Set("path", s.path);
   o.Set("kind", core.KindName());
   o.Set("length", num(core.length()));
@@ -209,17 +207,7 @@ napi_value JsInfo(napi_env env, napi_callback_info info) {
   o.Set("mapSync", core.map_sync());
   o.Set("alignment", num(s.alignment));
   o.Set("flushUnit", num(core.flush_unit()));
-  if (s.region.found) {
-    Napi::Object r = Napi::Object::New(e);
-    r.Set("name", s.region.name);
-    r.Set("persistenceDomain", str_or_null(s.region.persistence_domain));
-    r.Set("provider", str_or_null(s.region.provider));
-    r.Set("asyncFlush", s.region.async_flush);
-    r.Set("deepFlushPath", s.region.has_deep_flush ? Napi::String::New(e, s.region.dir + "/deep_flush") : e.Null());
-    o.Set("region", r);
-  } else {
-    o.Set("region", e.Null());
-  }
+  o.Set("region", RegionToJs(e, s.region));
   return o;
 }
 
