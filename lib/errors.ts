@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'ERR_PMEM_UNALIGNED'
   | 'ERR_PMEM_EMPTY'
   | 'ERR_PMEM_ASYNC_FLUSH'
-  | 'ERR_PMEM_BADBLOCKS';
+  | 'ERR_PMEM_BADBLOCKS'
+  | 'ERR_PMEM_REPLAY_MISMATCH'
+  | 'ERR_INVALID_STATE';
 
 /** Shape of node-pmem's errors: a standard Error (or TypeError/RangeError) with these fields. */
 export interface PmemError extends Error {
@@ -47,12 +49,26 @@ function describe(value: unknown): string {
   return `type ${typeof value} (${shown})`;
 }
 
+// Node's wording: a dotted name ("options.size") is a property, a plain one an argument.
+function isProperty(name: string): boolean {
+  return name.includes('.') || name.includes('[');
+}
+
+/** TypeError ERR_INVALID_ARG_TYPE. `name` may also be a whole subject ('The "mapping" argument of f()'). */
 export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
-  return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+  const subject = name.startsWith('The ') ? name : `The "${name}" ${isProperty(name) ? 'property' : 'argument'}`;
+  return withCode(new TypeError(`${subject} must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
-  return withCode(new TypeError(`The argument '${name}' ${reason}. Received ${inspect(value)}`), 'ERR_INVALID_ARG_VALUE');
+  const subject = `The ${isProperty(name) ? 'property' : 'argument'} '${name}'`;
+  let shown: string;
+  try {
+    shown = inspect(value, { depth: 0, breakLength: Infinity, maxStringLength: 40, maxArrayLength: 4 });
+  } catch {
+    shown = '[value]';
+  }
+  return withCode(new TypeError(`${subject} ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 export function outOfRange(name: string, range: string, actual: unknown): RangeError {

@@ -3,10 +3,10 @@ import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
-export function validateInteger(value: unknown, name: string, max: number = MAX_SAFE): number {
+export function validateInteger(value: unknown, name: string, max: number = MAX_SAFE, min = 0): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < 0 || value > max) throw outOfRange(name, `>= 0 && <= ${max}`, value);
+  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
   return value;
 }
 
@@ -29,6 +29,11 @@ export function validateRange(offset: unknown, length: unknown, total: number, o
 export function validateBoolean(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
   return value;
+}
+
+export function validateFunction<F>(value: unknown, name: string): F {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
+  return value as F;
 }
 
 export function validateString(value: unknown, name: string): string {

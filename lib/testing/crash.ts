@@ -9,17 +9,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { createMapping } from '../mapping';
 import type { Mapping } from '../mapping';
 import type { Granularity } from '../types';
-import {
-  checkBoolean,
-  checkEnum,
-  checkFunction,
-  checkInteger,
-  checkOptionsObject,
-  checkString,
-  codedError,
-  invalidArgType,
-  invalidArgValue,
-} from './errors';
+import { invalidArgType, invalidArgValue, pmemError } from '../errors';
+import { checkBoolean, checkEnum, checkFunction, checkInteger, checkOptionsObject, checkString } from './options';
 import { DurabilityModel, SimulatedBackend, allocDetachable, registerSimulated, type CrashRecord } from './simulator';
 
 /** Tiers a simulated mapping can have. */
@@ -177,25 +168,25 @@ const GRANULARITIES: readonly Granularity[] = ['cacheline', 'byte', 'page'];
 export function viewOf(value: unknown, name: string): Uint8Array {
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw invalidArgType(`The "${name}" property`, 'an instance of ArrayBuffer, Buffer, TypedArray, or DataView', value);
+  throw invalidArgType(name, 'an instance of ArrayBuffer, Buffer, TypedArray, or DataView', value);
 }
 
 /** Validate the size / initialImage pair. */
 export function sizeAndImage(o: Record<string, unknown>, prefix: string): { size: number; initial: Uint8Array | null } {
   const initial = o.initialImage === undefined ? null : viewOf(o.initialImage, `${prefix}.initialImage`);
   if (initial !== null && o.size === undefined) {
-    if (initial.byteLength < 1) throw invalidArgValue(`The property '${prefix}.initialImage'`, 'must not be empty', o.initialImage);
+    if (initial.byteLength < 1) throw invalidArgValue(`${prefix}.initialImage`, o.initialImage, 'must not be empty');
     if (initial.byteLength > MAX_SIZE) {
-      throw invalidArgValue(`The property '${prefix}.initialImage'`, `must be at most ${MAX_SIZE} bytes`, o.initialImage);
+      throw invalidArgValue(`${prefix}.initialImage`, o.initialImage, `must be at most ${MAX_SIZE} bytes`);
     }
     return { size: initial.byteLength, initial };
   }
   const size = checkInteger(o.size, `${prefix}.size`, 1, MAX_SIZE);
   if (initial !== null && initial.byteLength !== size) {
     throw invalidArgValue(
-      `The property '${prefix}.initialImage'`,
-      `must be ${prefix}.size (${size}) bytes long, got ${initial.byteLength}`,
+      `${prefix}.initialImage`,
       o.initialImage,
+      `must be ${prefix}.size (${size}) bytes long, got ${initial.byteLength}`,
     );
   }
   return { size, initial };
@@ -455,11 +446,11 @@ class Context implements RecoverContext {
     const o = checkOptionsObject(options, 'options', false);
     const readOnly = checkBoolean(o.readOnly, 'options.readOnly', false);
     if (this.finished) {
-      throw codedError('ERR_INVALID_STATE', 'Invalid state: recover has settled; its crash image is gone');
+      throw pmemError('ERR_INVALID_STATE', 'Invalid state: recover has settled; its crash image is gone');
     }
     this.reap();
     if (this.mapping !== null) {
-      throw codedError('ERR_PMEM_LOCKED', `The crash image is already mapped by this recovery (${this.path})`);
+      throw pmemError('ERR_PMEM_LOCKED', `The crash image is already mapped by this recovery (${this.path})`);
     }
     this.backend = new SimulatedBackend(this.buffer, this.granularity, this.path, readOnly, null);
     this.mapping = createMapping(this.backend, this.path);
@@ -740,7 +731,7 @@ export async function crashTest(options: CrashTestOptions): Promise<CrashTestRes
 }
 
 function mismatch(message: string): Error {
-  return codedError(
+  return pmemError(
     'ERR_PMEM_REPLAY_MISMATCH',
     `${message}: the replayed run did not reach the state of the failure (is the workload deterministic, ` +
       'and are the options the same?)',
@@ -751,23 +742,23 @@ function normalizeTarget(target: unknown): Required<Pick<ReplayTarget, 'crashPoi
   const t = checkOptionsObject(target, 'failure', true);
   const crashPoint = checkInteger(t.crashPoint, 'failure.crashPoint', 0, 2 ** 32);
   const lines = t.keptLines;
-  if (!Array.isArray(lines)) throw invalidArgType('The "failure.keptLines" property', 'an instance of Array', lines);
+  if (!Array.isArray(lines)) throw invalidArgType('failure.keptLines', 'an instance of Array', lines);
   for (const l of lines) checkInteger(l, 'failure.keptLines[]', 0, 2 ** 32);
   let variants: readonly number[];
   if (t.keptVariants === undefined) {
     variants = lines.map(() => 0);
   } else {
     if (!Array.isArray(t.keptVariants)) {
-      throw invalidArgType('The "failure.keptVariants" property', 'an instance of Array', t.keptVariants);
+      throw invalidArgType('failure.keptVariants', 'an instance of Array', t.keptVariants);
     }
     if (t.keptVariants.length !== lines.length) {
-      throw invalidArgValue("The property 'failure.keptVariants'", 'must have one entry per kept line', t.keptVariants);
+      throw invalidArgValue('failure.keptVariants', t.keptVariants, 'must have one entry per kept line');
     }
     for (const v of t.keptVariants) checkInteger(v, 'failure.keptVariants[]', 0, 255);
     variants = t.keptVariants as number[];
   }
   if (t.imageHash !== undefined && typeof t.imageHash !== 'string') {
-    throw invalidArgType('The "failure.imageHash" property', 'of type string', t.imageHash);
+    throw invalidArgType('failure.imageHash', 'of type string', t.imageHash);
   }
   return {
     crashPoint,

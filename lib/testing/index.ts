@@ -54,7 +54,8 @@
  */
 import { createMapping } from '../mapping';
 import type { Mapping } from '../mapping';
-import { checkBoolean, checkEnum, checkOptionsObject, checkString, invalidArgType } from './errors';
+import { invalidArgType } from '../errors';
+import { checkBoolean, checkEnum, checkOptionsObject, checkString } from './options';
 import { sizeAndImage } from './crash';
 import { DurabilityModel, SimulatedBackend, allocDetachable, backendOf, registerSimulated } from './simulator';
 import type { Granularity } from '../types';
