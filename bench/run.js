@@ -4,7 +4,8 @@
  * node-pmem benchmarks: node-pmem against C libpmem/libpmem2 and the Node alternatives, measured
  * side by side in one run, printed as one table of ratios. See bench/README.md.
  *
- *   node bench/run.js            full run (a few minutes; installs the mmap-io fork into bench/.alt/)
+ *   node bench/run.js            full run (under a minute on a quiet machine; the first one also
+ *                                installs and builds the mmap-io fork into bench/.alt/)
  *   node bench/run.js --smoke    a few seconds: every path once, tiny sample counts (CI)
  *
  * Options: --smoke, --rounds N, --no-c (skip the C baselines), --alt / --no-alt (install the
@@ -14,8 +15,9 @@
  * bench/.build/last-results.json), --markdown (print the table as Markdown), --table-from FILE
  * (print the table of a saved --json run, e.g. with --markdown for bench/README.md).
  *
- * Exit status: 1 when anything is broken (a section threw, a result is missing or not finite).
- * Missed targets never fail the run: they are reported in the table.
+ * Exit status: 1 when anything is broken (a section threw, a result is missing or not finite);
+ * 2 for an unknown option (--help prints this text). Missed targets never fail the run: they are
+ * reported in the table.
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -38,6 +40,29 @@ function option(name, dflt) {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 }
+// Reject what is not an option (a typo such as --round would otherwise run a full default run).
+const FLAGS = ['smoke', 'no-c', 'alt', 'no-alt', 'markdown', 'help'];
+const VALUED = ['rounds', 'only', 'dir', 'scale-dir', 'json', 'table-from'];
+const SECTION_NAMES = ['persist', 'extents', 'write', 'alt', 'scale', 'memory', 'crash'];
+function usage(status, message) {
+  if (message) {
+    console.error(`bench: ${message} (node bench/run.js --help lists the options)`);
+    process.exit(status);
+  }
+  const header = fs.readFileSync(__filename, 'utf8').match(/\/\*\*([\s\S]*?)\*\//)[1];
+  console.log(header.split('\n').map((l) => l.replace(/^ \* ?/, '')).join('\n').trim());
+  process.exit(status);
+}
+for (let i = 0; i < argv.length; i++) {
+  const name = argv[i].startsWith('--') ? argv[i].slice(2) : null;
+  if (argv[i] === '-h' || name === 'help') usage(0);
+  if (FLAGS.includes(name)) continue;
+  if (VALUED.includes(name) && i + 1 < argv.length) i++;
+  else usage(2, VALUED.includes(name) ? `${argv[i]} needs a value` : `unknown argument ${argv[i]}`);
+}
+if (option('rounds') !== undefined && !(Number.isSafeInteger(Number(option('rounds'))) && Number(option('rounds')) > 0)) usage(2, `--rounds must be a positive integer, got ${option('rounds')}`);
+for (const s of option('only', '').split(',').filter(Boolean)) if (!SECTION_NAMES.includes(s)) usage(2, `--only: unknown section ${s} (one of ${SECTION_NAMES.join(', ')})`);
+
 const SMOKE = flag('smoke');
 const WITH_C = !flag('no-c');
 const INSTALL_ALT = flag('alt') || (!SMOKE && !flag('no-alt'));
@@ -601,6 +626,7 @@ function printTable() {
 }
 
 // ---------------------------------------------------------------- main
+// Keep in step with SECTION_NAMES at the top (what --only accepts).
 const SECTIONS = [
   ['persist', benchPersist],
   ['extents', benchExtents],

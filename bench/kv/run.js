@@ -12,6 +12,7 @@
  *   node bench/kv/run.js --smoke    seconds; no install (competitors only if already installed);
  *                                   exits non-zero only if something is broken
  *   options: --n <puts> --reads <gets> --mixed <ops> --rounds <r> --open-keys <n> --dir <dir> --no-install
+ *   --help prints this text; an unknown option exits with status 2
  *
  * The competitors are installed in bench/kv/.deps (its own package.json, gitignored) so that a
  * failed native build there never breaks the project's own `npm install`.
@@ -37,12 +38,23 @@ const DIR_BASE = args.dir ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir
 
 function parseArgs(argv) {
   const out = {};
+  const valued = ['n', 'reads', 'mixed', 'rounds', 'open-keys', 'dir'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
-    const name = a.slice(2);
+    const name = a.startsWith('--') ? a.slice(2) : null;
+    if (a === '-h' || name === 'help') {
+      // The usage is this file's header comment.
+      const header = fs.readFileSync(__filename, 'utf8').match(/\/\*\*([\s\S]*?)\*\//)[1];
+      console.log(header.split('\n').map((l) => l.replace(/^ \* ?/, '')).join('\n').trim());
+      process.exit(0);
+    }
     if (name === 'smoke' || name === 'no-install') out[name] = true;
-    else out[name] = argv[++i];
+    else if (valued.includes(name) && i + 1 < argv.length) out[name] = argv[++i];
+    else {
+      // A typo (--round 5) must not silently become a full default run.
+      console.error(`bench/kv: ${valued.includes(name) ? `${a} needs a value` : `unknown argument ${a}`} (--help lists the options)`);
+      process.exit(2);
+    }
   }
   return out;
 }
