@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -72,11 +73,30 @@ void ReadBadblocks(const std::string& file, int64_t shift_bytes, uint64_t limit,
   while (fscanf(fp, "%llu %llu", &sector, &count) == 2) {
     int64_t start = static_cast<int64_t>(sector * 512) + shift_bytes;
     int64_t end = start + static_cast<int64_t>(count * 512);
+    // A bad sector poisons its whole page: DAX refuses the page, the page cache cannot fill it,
+    // and a load anywhere in it raises SIGBUS. Report whole pages.
+    const int64_t page = static_cast<int64_t>(PageSize());
+    start = start >= 0 ? start / page * page : -((-start + page - 1) / page * page);
+    end = (end + page - 1) / page * page;
     if (end <= 0 || (limit != 0 && static_cast<uint64_t>(start) >= limit)) continue;
     if (start < 0) start = 0;
+    if (limit != 0 && static_cast<uint64_t>(end) > limit) end = static_cast<int64_t>(limit);
     out->badblocks.push_back({static_cast<uint64_t>(start), static_cast<uint64_t>(end - start)});
   }
   fclose(fp);
+  // Sectors of one page became the same range: merge overlapping and touching ones.
+  std::vector<ByteRange>& bad = out->badblocks;
+  std::sort(bad.begin(), bad.end(), [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
+  size_t kept = 0;
+  for (const ByteRange& r : bad) {
+    if (kept > 0 && r.offset <= bad[kept - 1].offset + bad[kept - 1].length) {
+      uint64_t end = std::max(bad[kept - 1].offset + bad[kept - 1].length, r.offset + r.length);
+      bad[kept - 1].length = end - bad[kept - 1].offset;
+    } else {
+      bad[kept++] = r;
+    }
+  }
+  bad.resize(kept);
 }
 
 // A block device (or partition): name, region, namespace, bad blocks in its own coordinates.

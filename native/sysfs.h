@@ -24,7 +24,7 @@ struct RegionInfo {
   std::string persistence_domain; // empty when the file is absent (the platform said nothing)
   std::string provider;           // the nd bus provider, e.g. "ACPI.NFIT", "virtio-pmem"
   bool async_flush = false;       // virtio-pmem: only fsync/msync make data durable
-  bool has_deep_flush = false;
+  bool has_deep_flush = false;    // deep_flush exists and reads 1 (a flush mechanism exists)
 };
 
 // Walks up from a device's sysfs directory to the nd region (regionN) it belongs to.

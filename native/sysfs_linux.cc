@@ -74,7 +74,10 @@ RegionInfo FindRegion(const std::string& device_dir) {
       info.name = name;
       info.dir = dir;
       ReadSysfsString(dir + "/persistence_domain", &info.persistence_domain);
-      info.has_deep_flush = access((dir + "/deep_flush").c_str(), F_OK) == 0;
+      // The kernel always creates deep_flush but makes it writable (and reads 1) only when the
+      // region has a flush mechanism; "0" means nothing to flush, as libpmem2 reads it.
+      std::string deep_flush;
+      info.has_deep_flush = ReadSysfsString(dir + "/deep_flush", &deep_flush) && deep_flush == "1";
       // The region's parent is its nd bus (ndbusN), which names its provider.
       std::string bus = dir.substr(0, slash);
       ReadSysfsString(bus + "/provider", &info.provider);

@@ -123,9 +123,9 @@ export function textOf(b: Uint8Array): string {
   return new TextDecoder().decode(b);
 }
 
-/** Regions of one provider, as `ndctl list -R -N -i -b <provider>` reports them. */
-export function ndctlRegions(provider: string): NdRegion[] {
-  const out = sh('ndctl', ['list', '-R', '-N', '-i', '-b', provider]).trim();
+/** Regions of one provider, as `ndctl list -R -N -i -b <provider>` reports them (`extra`: more flags, e.g. -v). */
+export function ndctlRegions(provider: string, extra: string[] = []): NdRegion[] {
+  const out = sh('ndctl', ['list', '-R', '-N', '-i', ...extra, '-b', provider]).trim();
   if (!out) return [];
   return findRegions(JSON.parse(out));
 }
