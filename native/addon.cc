@@ -1,4 +1,4 @@
-// Module entry: per-env instance data, the MappingHandle class, module functions, and the
+// Module entry: per-env instance data, open() (which builds mapping handles), module functions, and the
 // cleanup hook that unmaps what a worker or the process left open.
 #include <napi.h>
 

@@ -1,4 +1,4 @@
-// One-line preconditions for the wrap layer.
+// Argument reading shared by the wrap layer.
 #pragma once
 #include <errno.h>
 #include <math.h>
@@ -19,10 +19,3 @@ inline bool ReadIndex(napi_env env, napi_value v, uint64_t* out) {
 }
 
 }  // namespace pmem
-
-// Hot-path guards: return a status number instead of throwing (the TS layer throws).
-#define RETURN_STATUS(env, rc) return Napi::Number::New((env), (rc))
-#define REQUIRE_MAPPED_OR_STATUS(env, core) \
-  if (!(core) || !(core)->mapped() || (core)->closing()) RETURN_STATUS(env, -EBADF)
-#define REQUIRE_INDEX_OR_STATUS(env, value, out) \
-  if (!::pmem::ReadIndex((env), (value), &(out))) RETURN_STATUS(env, -EINVAL)
