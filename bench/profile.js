@@ -15,9 +15,9 @@
  *   persistExtents64 N   64 stores, handle.persistExtents(prefilled pairs, 64): the native part of persistDirty
  *   flushDrain64 N       64 stores, 64 x flush(), drain()
  *   write64 N            write(off, 64 B, { persist: true })
- *   write64-native N     handle.copyPersist(off, src, 0, 64) (no TS layer)
+ *   write64-native N     handle.copyPersist(off, src) (no TS layer)
  *   write4k N            write(off, 4 KiB, { persist: true })
- *   write4k-native N     handle.copyPersist(off, src, 0, 4096)
+ *   write4k-native N     handle.copyPersist(off, src)
  * Prints ns/op (wall clock, including the profiler's overhead).
  */
 const fs = require('node:fs');
@@ -88,10 +88,10 @@ const workloads = {
     for (let i = 0; i < n; i++, tick++) m.write((8 << 20) + (tick % 64) * 64, src64, { persist: true });
   },
   'write64-native'(n) {
-    for (let i = 0; i < n; i++, tick++) h.copyPersist((8 << 20) + (tick % 64) * 64, src64, 0, 64);
+    for (let i = 0; i < n; i++, tick++) h.copyPersist((8 << 20) + (tick % 64) * 64, src64);
   },
   'write4k-native'(n) {
-    for (let i = 0; i < n; i++, tick++) h.copyPersist((8 << 20) + (tick % 64) * 4096, src4k, 0, 4096);
+    for (let i = 0; i < n; i++, tick++) h.copyPersist((8 << 20) + (tick % 64) * 4096, src4k);
   },
   write4k(n) {
     for (let i = 0; i < n; i++, tick++) m.write((8 << 20) + (tick % 64) * 4096, src4k, { persist: true });

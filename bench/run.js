@@ -351,7 +351,7 @@ function makeNativeWriteRunner(size) {
   const slots = Math.max(1, Math.min(64, Math.floor(WRITE_WINDOW / size)));
   let t = 0;
   return (batch) => {
-    for (let b = 0; b < batch; b++, t++) handle.copyPersist(WRITE_BASE + (t % slots) * size, src, 0, size);
+    for (let b = 0; b < batch; b++, t++) handle.copyPersist(WRITE_BASE + (t % slots) * size, src);
   };
 }
 function writeBatch(size) {

@@ -70,8 +70,8 @@ export interface MappingBackend {
   persistExtents(extents: Float64Array, count: number): number;
   /** Sort and coalesce in place without flushing (used to compact a full dirty list). Returns merged count. */
   coalesceExtents(extents: Float64Array, count: number): number;
-  /** Copy src[srcOffset, srcOffset+length) to the mapping at offset and make it durable. */
-  copyPersist(offset: number, src: Uint8Array, srcOffset: number, length: number): number;
+  /** Copy all of src to the mapping at offset and make it durable. */
+  copyPersist(offset: number, src: Uint8Array): number;
   /** memset the range to byte and make it durable. */
   fillPersist(offset: number, length: number, byte: number): number;
   /**

@@ -189,15 +189,16 @@ export class Mapping {
    * (non-temporal stores for large copies, one fence). Returns the number of bytes written.
    */
   write(offset: number, data: string | ArrayBufferView | ArrayBuffer, options?: WriteOptions): number {
-    this.#writable('write');
-    const src = toBytes(data);
-    const persist = persistOption(options);
+    if (this.#closed || this.readOnly) this.#writable('write');
+    const src = data instanceof Uint8Array ? data : toBytes(data);
+    const persist = options === undefined ? false : persistOption(options);
     // Read once: V8 does not inline the typed array byteLength getter for Buffer (~10 ns a read).
     const n = src.byteLength;
     validateRange(offset, n, this.length, 'offset', 'data.byteLength');
     if (n === 0) return 0;
     if (persist) {
-      this.#check(this.#backend.copyPersist(offset, src, 0, n), 'write');
+      const status = this.#backend.copyPersist(offset, src);
+      if (status < 0) throw statusError(status, 'write', this.path);
     } else {
       this.#view(offset, n).set(src);
     }
@@ -209,7 +210,7 @@ export class Mapping {
     this.#writable('fill');
     validateRange(offset, length, this.length);
     validateInteger(byte, 'byte', 255);
-    const persist = persistOption(options);
+    const persist = options === undefined ? false : persistOption(options);
     if (length === 0) return;
     if (persist) {
       this.#check(this.#backend.fillPersist(offset, length, byte), 'fill');
@@ -358,8 +359,7 @@ export class Mapping {
   }
 }
 
-function persistOption(options: WriteOptions | undefined): boolean {
-  if (options === undefined) return false;
+function persistOption(options: WriteOptions): boolean {
   const o = validateObject(options, 'options');
   if (o.persist === undefined) return false;
   if (typeof o.persist !== 'boolean') throw invalidArgType('options.persist', 'of type boolean', o.persist);

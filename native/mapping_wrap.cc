@@ -135,16 +135,15 @@ napi_value JsCoalesceExtents(napi_env env, napi_callback_info info) {
 }
 
 napi_value JsCopyPersist(napi_env env, napi_callback_info info) {
-  Call<4> c(env, info);
+  Call<2> c(env, info);
   if (!c.slot->usable()) return Status(env, -EBADF);
-  uint64_t off, src_off, len;
-  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[2], &src_off) || !ReadIndex(env, c.argv[3], &len))
-    return Status(env, -EINVAL);
-  size_t src_len;
+  uint64_t off;
+  if (!ReadIndex(env, c.argv[0], &off)) return Status(env, -EINVAL);
+  size_t len;
   char* data;
-  if (!Uint8ArrayBytes(c.argv[1], &data, &src_len)) return Status(env, -EINVAL);
-  if (src_off > src_len || len > src_len - src_off || !c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->CopyPersist(off, data + src_off, len));
+  if (!Uint8ArrayBytes(c.argv[1], &data, &len)) return Status(env, -EINVAL);
+  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
+  return Status(env, c.slot->core->CopyPersist(off, data, len));
 }
 
 napi_value JsFillPersist(napi_env env, napi_callback_info info) {

@@ -491,9 +491,10 @@ export class SimulatedBackend implements MappingBackend {
     return merged;
   }
 
-  copyPersist(offset: number, src: Uint8Array, srcOffset: number, length: number): number {
+  copyPersist(offset: number, src: Uint8Array): number {
+    const length = src.byteLength;
     if (length === 0) return 0;
-    new Uint8Array(this.ab).set(src.subarray(srcOffset, srcOffset + length), offset);
+    new Uint8Array(this.ab).set(src, offset);
     this.persistRange('write', offset, length);
     return 0;
   }
