@@ -14,6 +14,7 @@
         "native/device_info_linux.cc",
         "native/safe_read_linux.cc",
         "native/mapping_wrap.cc",
+        "native/mapping_fast_v8.cc",
         "native/region_wrap.cc",
         "native/v8_direct.cc",
         "native/flush_worker.cc"

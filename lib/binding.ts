@@ -70,7 +70,10 @@ export interface MappingBackend {
   persistExtents(extents: Float64Array, count: number): number;
   /** Sort and coalesce in place without flushing (used to compact a full dirty list). Returns merged count. */
   coalesceExtents(extents: Float64Array, count: number): number;
-  /** Copy all of src to the mapping at offset and make it durable. */
+  /**
+   * Copy all of src to the mapping at offset and make it durable. Returns the bytes copied, or
+   * -errno (-EINVAL for a bad offset, -ERANGE when it does not fit).
+   */
   copyPersist(offset: number, src: Uint8Array): number;
   /** memset the range to byte and make it durable. */
   fillPersist(offset: number, length: number, byte: number): number;

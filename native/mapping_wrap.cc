@@ -4,40 +4,13 @@
 #include "errors.h"
 #include "flush_worker.h"
 #include "macros.h"
+#include "mapping_fast_v8.h"
+#include "mapping_slot.h"
 #include "region_wrap.h"
 
 namespace pmem {
 namespace {
 
-// State shared by one mapping's native functions; destroyed when the last of them is collected.
-struct MappingSlot {
-  napi_env env = nullptr;
-  std::shared_ptr<MappingCore> core;
-  napi_ref buffer = nullptr;  // the one ArrayBuffer: V8 must never see two backing stores at one address
-
-  ~MappingSlot() {
-    // Collected without close(): detach (the buffer's memory is about to go), then unmap now or
-    // when in-flight work drops its pin.
-    Detach();
-    if (core) core->RequestClose();
-    if (buffer != nullptr) napi_delete_reference(env, buffer);
-  }
-
-  bool usable() const { return core->mapped() && !core->closing(); }
-
-  void Detach() {
-    if (buffer == nullptr) return;
-    napi_value value = nullptr;
-    bool detached = false;
-    if (napi_get_reference_value(env, buffer, &value) == napi_ok && value != nullptr &&
-        napi_is_detached_arraybuffer(env, value, &detached) == napi_ok && !detached)
-      napi_detach_arraybuffer(env, value);
-    napi_delete_reference(env, buffer);
-    buffer = nullptr;
-  }
-};
-
-using SlotRef = std::shared_ptr<MappingSlot>;
 
 // Arguments and the mapping of a bound call: one napi_get_cb_info, nothing allocated.
 template <size_t N>
@@ -56,30 +29,6 @@ napi_value Status(napi_env env, double rc) {
   napi_value v;
   napi_create_double(env, rc, &v);
   return v;
-}
-
-napi_value JsFlush(napi_env env, napi_callback_info info) {
-  Call<2> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  uint64_t off, len;
-  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) return Status(env, -EINVAL);
-  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->Flush(off, len));
-}
-
-napi_value JsDrain(napi_env env, napi_callback_info info) {
-  Call<0> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  return Status(env, c.slot->core->Drain());
-}
-
-napi_value JsPersist(napi_env env, napi_callback_info info) {
-  Call<2> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  uint64_t off, len;
-  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) return Status(env, -EINVAL);
-  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->Persist(off, len));
 }
 
 napi_value JsPersistAsync(napi_env env, napi_callback_info info) {
@@ -103,58 +52,6 @@ napi_value JsPersistAsync(napi_env env, napi_callback_info info) {
   }
   (new FlushWorker(callback, c.slot->core, off, len))->Queue();  // AsyncWorker deletes itself
   return e.Undefined();
-}
-
-// (Float64Array pairs, count) -> the typed array's data, or nullptr when they do not fit.
-double* ExtentArgs(napi_env env, napi_value array, napi_value count_value, size_t* count) {
-  size_t length;
-  double* data;
-  if (!Float64ArrayElements(array, &data, &length)) return nullptr;
-  uint64_t n;
-  if (!ReadIndex(env, count_value, &n) || n > length / 2) return nullptr;
-  *count = static_cast<size_t>(n);
-  return data;
-}
-
-napi_value JsPersistExtents(napi_env env, napi_callback_info info) {
-  Call<2> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  size_t count = 0;
-  double* pairs = ExtentArgs(env, c.argv[0], c.argv[1], &count);
-  if (pairs == nullptr) return Status(env, -EINVAL);
-  return Status(env, static_cast<double>(c.slot->core->PersistExtents(pairs, count)));
-}
-
-napi_value JsCoalesceExtents(napi_env env, napi_callback_info info) {
-  Call<2> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  size_t count = 0;
-  double* pairs = ExtentArgs(env, c.argv[0], c.argv[1], &count);
-  if (pairs == nullptr) return Status(env, -EINVAL);
-  return Status(env, static_cast<double>(c.slot->core->Coalesce(pairs, count)));
-}
-
-napi_value JsCopyPersist(napi_env env, napi_callback_info info) {
-  Call<2> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  uint64_t off;
-  if (!ReadIndex(env, c.argv[0], &off)) return Status(env, -EINVAL);
-  size_t len;
-  char* data;
-  if (!Uint8ArrayBytes(c.argv[1], &data, &len)) return Status(env, -EINVAL);
-  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->CopyPersist(off, data, len));
-}
-
-napi_value JsFillPersist(napi_env env, napi_callback_info info) {
-  Call<3> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  uint64_t off, len, byte;
-  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len) || !ReadIndex(env, c.argv[2], &byte) ||
-      byte > 255)
-    return Status(env, -EINVAL);
-  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->FillPersist(off, len, static_cast<int>(byte)));
 }
 
 napi_value JsReadSafe(napi_env env, napi_callback_info info) {
@@ -241,14 +138,11 @@ struct MethodSpec {
   napi_callback fn;
 };
 
+// Hot methods, built as plain V8 callbacks (mapping_fast_v8.cc).
+const char* const kFastMethods[] = {"flush", "drain", "persist", "persistExtents", "coalesceExtents", "copyPersist", "fillPersist"};
+
+// The others, through N-API.
 const MethodSpec kMethods[] = {
-    {"flush", JsFlush},
-    {"drain", JsDrain},
-    {"persist", JsPersist},
-    {"persistExtents", JsPersistExtents},
-    {"coalesceExtents", JsCoalesceExtents},
-    {"copyPersist", JsCopyPersist},
-    {"fillPersist", JsFillPersist},
     {"readSafe", JsReadSafe},
     {"pins", JsPins},
     {"close", JsClose},
@@ -271,17 +165,20 @@ Napi::Object CreateMappingHandle(Napi::Env env, AddonData* data, std::shared_ptr
   slot->core = std::move(core);
 
   Napi::Object handle = Napi::Object::New(env);
-  for (const MethodSpec& m : kMethods) {
+  auto bind = [&](const char* name, napi_callback cold) {
     auto* ref = new SlotRef(slot);
     napi_value fn;
-    napi_status st = napi_create_function(env, m.name, NAPI_AUTO_LENGTH, m.fn, ref, &fn);
+    napi_status st = cold == nullptr ? (CreateFastMethod(name, ref, &fn) ? napi_ok : napi_generic_failure)
+                                     : napi_create_function(env, name, NAPI_AUTO_LENGTH, cold, ref, &fn);
     if (st == napi_ok) st = napi_add_finalizer(env, fn, ref, FinalizeSlotRef, nullptr, nullptr);
     if (st != napi_ok) {
       delete ref;
-      NAPI_THROW_IF_FAILED(env, st, Napi::Object());
+      NAPI_THROW_IF_FAILED(env, st, );
     }
-    handle.Set(m.name, Napi::Value(env, fn));
-  }
+    handle.Set(name, Napi::Value(env, fn));
+  };
+  for (const char* name : kFastMethods) bind(name, nullptr);
+  for (const MethodSpec& m : kMethods) bind(m.name, m.fn);
   handle.Freeze();
   return handle;
 }

@@ -69,13 +69,17 @@ int MappingCore::CopyPersist(uint64_t off, const char* src, uint64_t len) {
     return Persist(off, len);
   }
   uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
-  memcpy(dst, src, head);
   uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
-  ops.nt_copy(dst + head, src + head, middle);
   uint64_t tail = len - head - middle;
-  memcpy(dst + head + middle, src + head + middle, tail);
-  flush_(this, off, head);
-  flush_(this, off + head + middle, tail);
+  if (head != 0) {
+    memcpy(dst, src, head);
+    flush_(this, off, head);
+  }
+  ops.nt_copy(dst + head, src + head, middle);
+  if (tail != 0) {
+    memcpy(dst + head + middle, src + head + middle, tail);
+    flush_(this, off + head + middle, tail);
+  }
   ops.fence();
   return 0;
 }
@@ -90,13 +94,17 @@ int MappingCore::FillPersist(uint64_t off, uint64_t len, int byte) {
     return Persist(off, len);
   }
   uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
-  memset(dst, byte, head);
   uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
-  ops.nt_fill(dst + head, byte, middle);
   uint64_t tail = len - head - middle;
-  memset(dst + head + middle, byte, tail);
-  flush_(this, off, head);
-  flush_(this, off + head + middle, tail);
+  if (head != 0) {
+    memset(dst, byte, head);
+    flush_(this, off, head);
+  }
+  ops.nt_fill(dst + head, byte, middle);
+  if (tail != 0) {
+    memset(dst + head + middle, byte, tail);
+    flush_(this, off + head + middle, tail);
+  }
   ops.fence();
   return 0;
 }

@@ -493,10 +493,14 @@ export class SimulatedBackend implements MappingBackend {
 
   copyPersist(offset: number, src: Uint8Array): number {
     const length = src.byteLength;
+    // As the native backend does: the Mapping relies on these checks for write({ persist }).
+    if (!Number.isSafeInteger(offset) || offset < 0) return -22; // EINVAL
+    const size = this.meta.length;
+    if (offset > size || length > size - offset) return -34; // ERANGE
     if (length === 0) return 0;
     new Uint8Array(this.ab).set(src, offset);
     this.persistRange('write', offset, length);
-    return 0;
+    return length;
   }
 
   fillPersist(offset: number, length: number, byte: number): number {
