@@ -256,7 +256,7 @@ function benchPersist() {
   if (WITH_C) {
     compare(S, 'persist(64 B) vs C pmem_persist', 'js.persist64.api', 'c.persist64.pmem_persist', { max: 1.3 });
     compare(S, 'persist(64 B) vs C pmem2 persist fn', 'js.persist64.api', 'c.persist64.pmem2', { max: 1.3 });
-    if (handle) compare(S, '(diag) N-API handle.persist, no TS layer, vs pmem_persist', 'js.persist64.native', 'c.persist64.pmem_persist');
+    if (handle) compare(S, '(diag) raw handle.persist, no TS layer, vs pmem_persist', 'js.persist64.native', 'c.persist64.pmem_persist');
     if (series.has('c.persist64.inline_clwb')) compare(S, '(diag) pmem_persist vs inline clwb+sfence', 'c.persist64.pmem_persist', 'c.persist64.inline_clwb');
   } else {
     single(S, 'persist(64 B)', spread(stat('js.persist64.api')));
@@ -330,7 +330,7 @@ function benchExtents() {
       compare(S, `${n} extents: persistDirty() vs C n×pmem_flush+pmem_drain`, `js.extents.${n}.persistDirty`, `c.extents.${n}.flush_drain`, { max: n === 64 ? 1.2 : undefined });
       compare(S, `${n} extents: n×flush()+drain() vs C n×pmem_flush+pmem_drain`, `js.extents.${n}.flush_drain`, `c.extents.${n}.flush_drain`);
       compare(S, `${n} extents: n×persist() vs C n×pmem_persist`, `js.extents.${n}.persist_each`, `c.extents.${n}.pmem_persist_each`);
-      if (handle) compare(S, `(diag) ${n} extents: N-API handle.persistExtents (prefilled, no markDirty) vs C`, `js.extents.${n}.native`, `c.extents.${n}.flush_drain`);
+      if (handle) compare(S, `(diag) ${n} extents: raw handle.persistExtents (prefilled, no markDirty) vs C`, `js.extents.${n}.native`, `c.extents.${n}.flush_drain`);
     }
   }
 }
@@ -379,7 +379,7 @@ function benchWrite() {
   }
   if (WITH_C) {
     for (const size of WRITE_SIZES) {
-      if (handle) compare(S, `(diag) ${fmtSize(size)}: N-API handle.copyPersist, no TS layer, vs pmem_memcpy_persist`, `js.write.${size}.native`, `c.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
+      if (handle) compare(S, `(diag) ${fmtSize(size)}: raw handle.copyPersist, no TS layer, vs pmem_memcpy_persist`, `js.write.${size}.native`, `c.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
       if (series.has(`c.write.${size}.nodepmem_algo`)) compare(S, `(diag) ${fmtSize(size)}: node-pmem's copy loop in C vs pmem_memcpy_persist`, `c.write.${size}.nodepmem_algo`, `c.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
     }
   }
