@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // node-pmem demo: open a mapping, write, persist, close, reopen and show the data came back,
-// with the durability tier and the reason for it.
+// with the durability tier and the reason for it; then the example key-value store across
+// process restarts (examples/kv/demo.js).
 //
 //   npm run demo                 # DRAM-backed file (tmpfs), clearly labelled
-//   npm run demo -- /mnt/pmem/x  # a file on a DAX filesystem, /dev/daxX.Y or /dev/pmemN
+//   npm run demo -- /mnt/pmem/x  # a file on a DAX filesystem (the store goes to /mnt/pmem/x.kv),
+//                                # or /dev/daxX.Y, /dev/pmemN (the store part is skipped: it would
+//                                # need a device of its own)
 'use strict';
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -50,3 +54,16 @@ if (back !== message) {
   console.log('OK: the data came back after close and reopen');
 }
 if (given === undefined) fs.unlinkSync(target);
+
+// Part two: the example store, each step a separate process.
+if (process.exitCode === undefined) {
+  console.log('\n--- the example key-value store (examples/kv) ---\n');
+  if (isDevice) {
+    console.log(`skipped on ${given}: the store needs a device of its own (run node examples/kv/demo.js <device>)`);
+  } else {
+    const kv = spawnSync(process.execPath, [path.join(__dirname, 'kv', 'demo.js'), ...(given === undefined ? [] : [`${given}.kv`])], {
+      stdio: 'inherit',
+    });
+    process.exitCode = kv.status ?? 1;
+  }
+}
