@@ -78,23 +78,19 @@ bool ExtentArgs(const Info& info, double** pairs, size_t* count) {
   return true;
 }
 
-void PersistExtents(const Info& info) {
+// persistExtents and coalesceExtents: the same arguments, a different core operation.
+template <int64_t (*Op)(MappingCore*, double*, size_t)>
+void Extents(const Info& info) {
   MappingSlot* s = SlotOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   double* pairs;
   size_t count;
   if (!ExtentArgs(info, &pairs, &count)) return Return(info, -EINVAL);
-  Return(info, static_cast<double>(s->core->PersistExtents(pairs, count)));
+  Return(info, static_cast<double>(Op(s->core.get(), pairs, count)));
 }
 
-void CoalesceExtents(const Info& info) {
-  MappingSlot* s = SlotOf(info);
-  if (!s->usable()) return Return(info, -EBADF);
-  double* pairs;
-  size_t count;
-  if (!ExtentArgs(info, &pairs, &count)) return Return(info, -EINVAL);
-  Return(info, static_cast<double>(s->core->Coalesce(pairs, count)));
-}
+int64_t PersistOp(MappingCore* m, double* pairs, size_t count) { return m->PersistExtents(pairs, count); }
+int64_t CoalesceOp(MappingCore* m, double* pairs, size_t count) { return m->Coalesce(pairs, count); }
 
 void CopyPersist(const Info& info) {
   MappingSlot* s = SlotOf(info);
@@ -127,8 +123,8 @@ const FastSpec kFast[] = {
     {"flush", Flush},
     {"drain", Drain},
     {"persist", Persist},
-    {"persistExtents", PersistExtents},
-    {"coalesceExtents", CoalesceExtents},
+    {"persistExtents", Extents<PersistOp>},
+    {"coalesceExtents", Extents<CoalesceOp>},
     {"copyPersist", CopyPersist},
     {"fillPersist", FillPersist},
 };
