@@ -14,7 +14,8 @@ function flag(o: Record<string, unknown>, name: string): boolean {
   return o[name] === undefined ? false : validateBoolean(o[name], `options.${name}`);
 }
 
-function nativeOptions(options: unknown): NativeOpenOptions {
+/** What the native core needs, and what open() itself decides (the bad-block check). */
+function parseOptions(options: unknown): { native: NativeOpenOptions; allowBadBlocks: boolean } {
   const o = options === undefined ? {} : validateObject(options, 'options');
   const readOnly = flag(o, 'readOnly');
   const create = flag(o, 'create');
@@ -25,7 +26,7 @@ function nativeOptions(options: unknown): NativeOpenOptions {
     throw invalidArgValue('options.size', size, 'is only valid with create: true (to map part of a file, use offset and length)');
   if (create && readOnly) throw invalidArgValue('options.create', true, 'cannot be combined with readOnly: true');
   const length = o.length === undefined ? -1 : validateInteger(o.length, 'options.length');
-  return {
+  const nativeOptions: NativeOpenOptions = {
     create,
     exclusive,
     size,
@@ -37,6 +38,7 @@ function nativeOptions(options: unknown): NativeOpenOptions {
     lock: o.lock === undefined ? (readOnly ? 'shared' : 'exclusive') : validateOneOf(o.lock, 'options.lock', LOCKS),
     mode: o.mode === undefined ? 0o600 : validateInteger(o.mode, 'options.mode', 0o7777),
   };
+  return { native: nativeOptions, allowBadBlocks: flag(o, 'allowBadBlocks') };
 }
 
 /**
@@ -45,10 +47,8 @@ function nativeOptions(options: unknown): NativeOpenOptions {
  */
 export function open(path: string | Buffer | URL, options?: OpenOptions): Mapping {
   const p = validatePath(path);
-  const allowBadBlocks = options !== undefined && options !== null && typeof options === 'object'
-    ? flag(options as Record<string, unknown>, 'allowBadBlocks')
-    : false;
-  const backend = native.open(p, nativeOptions(options));
+  const { native: nativeOptions, allowBadBlocks } = parseOptions(options);
+  const backend = native.open(p, nativeOptions);
   let badBlocks: ByteRange[];
   try {
     badBlocks = badBlocksInWindow(p, backend);
