@@ -2,7 +2,7 @@
  * deviceInfo(path): what a path is, how durable stores to it will be and why, and how healthy
  * its media is. Everything comes from sysfs, /proc/self/mountinfo and syscalls (no ndctl).
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { native, type NativeDeviceFacts } from './binding';
 import { getDax } from './dax';
 import type { DaxState, Granularity } from './types';
@@ -156,7 +156,7 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
   const info: DeviceInfo = {
     path: p,
     kind: facts.type,
-    size: facts.type === 'directory' ? statSync(p).size : facts.size,
+    size: facts.size,
     filesystem,
     blockDevice: facts.blockDevice,
     namespace: facts.namespaceName === null ? null : { name: facts.namespaceName, mode: facts.namespaceMode, size: facts.namespaceSize },

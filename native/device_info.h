@@ -24,7 +24,7 @@ struct DimmHealth {
 
 struct DeviceFacts {
   std::string type;        // "file" | "directory" | "block" | "devdax"
-  uint64_t size = 0;       // file size, block device size, device-dax size
+  uint64_t size = 0;       // st_size (files, directories), block device size, device-dax size
   bool statx_dax = false;  // files and directories
   std::string block_device;          // for files: the filesystem's device ("pmem0p1"); for block devices: itself
   uint32_t dev_major = 0, dev_minor = 0;

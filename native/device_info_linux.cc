@@ -188,7 +188,7 @@ bool ProbeDevice(const std::string& path, DeviceFacts* out, Failure* f) {
     return PmemFail(f, PmemCode::kUnsupported, path,
                     "'" + path + "' is not a regular file, directory, block device or device-dax");
   out->type = S_ISDIR(st.st_mode) ? "directory" : "file";
-  out->size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+  out->size = static_cast<uint64_t>(st.st_size);
   FillBlock(st.st_dev, out);
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return SysFail(f, errno, "open", path);
