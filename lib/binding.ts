@@ -63,9 +63,10 @@ export interface MappingBackend {
   /** persist on the libuv pool; pins the mapping until done. callback(status) runs on the JS thread. */
   persistAsync(offset: number, length: number, callback: (status: number) => void): void;
   /**
-   * Sort and coalesce `count` (offset, length) pairs of `extents` in place to the flush unit,
-   * flush them all, fence once. Returns the merged count (the merged pairs are left in
-   * extents[0 .. 2*merged)) or -errno. On failure nothing is reordered that the caller relies on.
+   * Flush every range that `count` (offset, length) pairs of `extents` cover, merged to the flush
+   * unit, and fence once. Returns the number of merged runs and leaves (runs, bytes they cover) in
+   * extents[0], extents[1]; or -errno. Afterwards the pairs are otherwise unspecified (the caller
+   * clears them); -EINVAL leaves them unchanged, other errors leave them covering the same ranges.
    */
   persistExtents(extents: Float64Array, count: number): number;
   /** Sort and coalesce in place without flushing (used to compact a full dirty list). Returns merged count. */

@@ -10,6 +10,11 @@ const INITIAL_PAIRS = 1024;
 export class DirtyExtents {
   pairs = new Float64Array(INITIAL_PAIRS * 2);
   count = 0;
+  /**
+   * How many slots of `pairs` Mapping.markDirty's inline fast path may fill: pairs.length, or 0
+   * once disabled (closed or read-only mapping), which sends every call to its slow path.
+   */
+  end = this.pairs.length;
 
   add(backend: MappingBackend, offset: number, length: number): void {
     if (this.count * 2 === this.pairs.length) this.#makeRoom(backend);
@@ -23,11 +28,9 @@ export class DirtyExtents {
     this.count = 0;
   }
 
-  /** Sum of the lengths of the first `merged` pairs (after the backend coalesced them). */
-  bytes(merged: number): number {
-    let total = 0;
-    for (let i = 0; i < merged; i++) total += this.pairs[2 * i + 1]!;
-    return total;
+  disable(): void {
+    this.count = 0;
+    this.end = 0;
   }
 
   #makeRoom(backend: MappingBackend): void {
@@ -37,6 +40,7 @@ export class DirtyExtents {
       const grown = new Float64Array(this.pairs.length * 2);
       grown.set(this.pairs.subarray(0, this.count * 2));
       this.pairs = grown;
+      this.end = grown.length;
     }
   }
 }

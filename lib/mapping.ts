@@ -88,6 +88,7 @@ export class Mapping {
     this.badBlocks = Object.freeze(badBlocks.map((r) => Object.freeze({ ...r })));
     this.#buffer = backend.buffer();
     this.#bytes = info.length <= MAX_VIEW_LENGTH ? new Uint8Array(this.#buffer) : null;
+    if (this.readOnly) this.#dirty.disable();
     guard(this, backend, info.path);
   }
 
@@ -272,10 +273,30 @@ export class Mapping {
 
   /** Records a range to be made durable by the next persistDirty(). No native call, no allocation. */
   markDirty(offset: number, length: number): void {
+    // Inline fast path: every check in one condition, no calls (persistDirty's cost per extent is
+    // mostly this). A closed or read-only mapping has no room (end 0): the slow path throws.
+    const dirty = this.#dirty;
+    const i = dirty.count * 2;
+    if (
+      i < dirty.end &&
+      typeof offset === 'number' && typeof length === 'number' &&
+      Number.isSafeInteger(offset) && Number.isSafeInteger(length) &&
+      offset >= 0 && length > 0 && length <= this.length - offset
+    ) {
+      const pairs = dirty.pairs;
+      pairs[i] = offset;
+      pairs[i + 1] = length;
+      dirty.count++;
+      return;
+    }
+    this.#markDirtySlow(offset, length);
+  }
+
+  #markDirtySlow(offset: unknown, length: unknown): void {
     this.#writable('markDirty');
     validateRange(offset, length, this.length);
     if (length === 0) return;
-    this.#dirty.add(this.#backend, offset, length);
+    this.#dirty.add(this.#backend, offset as number, length as number);
   }
 
   /**
@@ -288,7 +309,7 @@ export class Mapping {
     if (dirty.count === 0) return { extents: 0, bytes: 0 };
     const merged = this.#backend.persistExtents(dirty.pairs, dirty.count);
     this.#check(merged, this.granularity === 'page' ? 'msync' : 'persist');
-    const bytes = dirty.bytes(merged);
+    const bytes = merged === 0 ? 0 : dirty.pairs[1]!; // the backend left (runs, bytes) in the first pair
     dirty.clear();
     return { extents: merged, bytes };
   }
@@ -301,7 +322,7 @@ export class Mapping {
     if (this.#closed) return;
     this.#closed = true;
     this.#bytes = null;
-    this.#dirty.clear();
+    this.#dirty.disable();
     unguard(this);
     this.#backend.close();
   }

@@ -3,6 +3,8 @@
 #pragma once
 #include <stddef.h>
 
+#include "extent_merge.h"
+
 namespace pmem {
 
 constexpr size_t kCacheLine = 64;
@@ -21,6 +23,8 @@ struct CpuFeatures {
 struct FlushOps {
   // Write back the cache lines covering [addr, addr+len); nullptr when the architecture has none.
   void (*flush)(const void* addr, size_t len);
+  // persistExtents' merge-and-flush pass with `flush` inlined (extent_merge.h); nullptr with it.
+  extents::PassResult (*flush_runs)(extents::Pair* pairs, size_t count, uint64_t unit, uint64_t limit, char* base);
   // Order earlier flushes and non-temporal stores before later stores.
   void (*fence)();
   // dst 64-byte aligned, len a multiple of 64: stores that bypass the cache (need only a fence).

@@ -59,10 +59,12 @@ class MappingCore {
   int FillPersist(uint64_t off, uint64_t len, int byte);
   // Copy out without dying on poisoned media (see safe_read.h): 0 or -errno (EIO).
   int ReadSafe(uint64_t off, uint64_t len, char* dst);
-  // Sort, align to flush_unit and merge (offset, length) pairs in place; returns the merged count
+  // Align to flush_unit, sort and merge (offset, length) pairs in place; returns the merged count
   // or -EINVAL (nothing changed) when a pair is not a valid range of this mapping.
   int64_t Coalesce(double* pairs, size_t count) const;
-  // Coalesce, flush every merged run, fence once. Returns the merged count or -errno.
+  // Flush every range the pairs cover, merged to flush_unit, and fence once. Returns the number
+  // of merged runs, and stores (runs, bytes covered) in the first pair, or -errno. The pairs are
+  // not otherwise specified afterwards (sorted, merged or as they were), but -EINVAL changes nothing.
   int64_t PersistExtents(double* pairs, size_t count);
 
   bool InRange(uint64_t off, uint64_t len) const { return off <= length_ && len <= length_ - off; }

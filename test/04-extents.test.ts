@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'node-pmem';
-import { PAGE, MiB, tmpDir, freshPath, throwsCode, RANGE, TYPE, pattern } from './helpers';
+import { PAGE, MiB, tmpDir, freshPath, throwsCode, RANGE, TYPE, pattern, REPO_ROOT } from './helpers';
 
 const DIR = tmpDir();
 
@@ -50,6 +51,13 @@ for (const tier of ['cacheline', 'byte'] as const) {
           { marks: [[5, 1], [5, 1], [5, 1]], extents: 1, bytes: 64 },
           { marks: [[1000, 3000], [100, 1], [5000, 1]], extents: 3, bytes: 64 + (4032 - 960) + 64 },
           { marks: [[0, 64 * 1024]], extents: 1, bytes: 64 * 1024 },
+          // in order until a mark goes back: runs already flushed are flushed again after the sort
+          { marks: [[0, 1], [256, 1], [128, 1]], extents: 3, bytes: 192 },
+          { marks: [[0, 64], [512, 64], [128, 64], [1024, 1]], extents: 4, bytes: 256 },
+          { marks: [[0, 64], [512, 64], [448, 64], [4000, 1]], extents: 3, bytes: 64 + 128 + 64 },
+          // a mark that starts inside the current run is not out of order
+          { marks: [[0, 256], [64, 64], [128, 256]], extents: 1, bytes: 384 },
+          { marks: [[1, 0], [640, 1], [0, 0], [64, 1]], extents: 2, bytes: 128 },
         ];
         for (const { marks, extents, bytes } of cases) {
           for (const [o, l] of marks) m.markDirty(o, l);
@@ -203,5 +211,75 @@ describe('markDirty validates its arguments', () => {
     assert.equal(r.bytes, Math.ceil(4001 / 64) * 64 - Math.floor(3001 / 64) * 64);
     m.close();
     assert.deepEqual(fs.readFileSync(file).subarray(3001, 4001), data);
+  });
+});
+
+describe('the native persistExtents contract (the raw handle under persistDirty)', () => {
+  const { native } = require(path.join(REPO_ROOT, 'dist', 'binding.js')) as typeof import('../lib/binding');
+  const EINVAL = -22;
+
+  function rawHandle(size: number, granularity: 'cacheline' | 'page' | 'byte') {
+    const file = freshPath(DIR);
+    const opts = { create: true, exclusive: true, size, sparse: true, readOnly: false, offset: 0, length: -1, granularity, lock: 'none', mode: 0o600 };
+    return native.open(file, opts as Parameters<typeof native.open>[1]);
+  }
+
+  for (const tier of ['cacheline', 'page', 'byte'] as const) {
+    it(`'${tier}': returns the runs and leaves (runs, bytes) in the first pair`, () => {
+      const h = rawHandle(64 * PAGE, tier);
+      try {
+        const unit = tier === 'page' ? PAGE : 64;
+        const pairs = new Float64Array([3 * unit + 1, 1, 0, 1, 40 * unit, unit + 1, 0, 0]);
+        assert.equal(h.persistExtents(pairs, 4), 3);
+        assert.deepEqual([pairs[0], pairs[1]], [3, unit + unit + 2 * unit]);
+        // count 0 and pairs that are all empty touch nothing
+        const empty = new Float64Array([7, 0, 9, 9]);
+        assert.equal(h.persistExtents(empty, 0), 0);
+        assert.equal(h.persistExtents(empty, 1), 0);
+        assert.deepEqual([...empty], [7, 0, 9, 9]);
+      } finally {
+        h.close();
+      }
+    });
+
+    it(`'${tier}': an invalid pair anywhere gives -EINVAL and leaves every pair as it was`, () => {
+      const h = rawHandle(16 * PAGE, tier);
+      const len = 16 * PAGE;
+      try {
+        const bad = [-1, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 63, 2 ** 64, len + PAGE, Number.MAX_SAFE_INTEGER];
+        for (const v of bad) {
+          for (const where of [0, 1, 4, 5, 7]) {
+            // in order, out of order after a few pairs, and an out-of-range length
+            for (const base of [[0, 64, 128, 64, 256, 64, 512, 64], [0, 64, 512, 64, 256, 64, 128, 64]]) {
+              const pairs = new Float64Array(base);
+              pairs[where] = v;
+              const before = [...pairs];
+              assert.equal(h.persistExtents(pairs, 4), EINVAL, `value ${v} at ${where} of ${base}`);
+              assert.deepEqual([...pairs], before, `value ${v} at ${where} of ${base}: pairs changed`);
+            }
+          }
+        }
+        // offset + length past the end (each alone is fine)
+        const over = new Float64Array([0, 64, len - 64, 128]);
+        assert.equal(h.persistExtents(over, 2), EINVAL);
+        assert.deepEqual([...over], [0, 64, len - 64, 128]);
+        // the whole mapping is fine, and so is an end inside the last flush unit (already coalesced input)
+        assert.equal(h.persistExtents(new Float64Array([0, len]), 1), 1);
+      } finally {
+        h.close();
+      }
+    });
+  }
+
+  it('wrong arguments and a closed handle are refused with a status, not a crash', () => {
+    const h = rawHandle(16 * PAGE, 'cacheline');
+    const call = h.persistExtents as (...args: unknown[]) => number;
+    assert.equal(call(new Float64Array(4), 3), EINVAL, 'count beyond the array');
+    assert.equal(call(new Float32Array(4), 1), EINVAL, 'not a Float64Array');
+    assert.equal(call([0, 64], 1), EINVAL, 'a plain array');
+    assert.equal(call(new Float64Array(4), -1), EINVAL);
+    assert.equal(call(new Float64Array(4), 1.5), EINVAL);
+    h.close();
+    assert.equal(h.persistExtents(new Float64Array([0, 64]), 1), -9, 'EBADF once closed');
   });
 });

@@ -470,8 +470,18 @@ export class SimulatedBackend implements MappingBackend {
   persistExtents(extents: Float64Array, count: number): number {
     const merged = coalesce(extents, count, this.meta.length, this.meta.flushUnit);
     if (merged <= 0) return merged;
+    this.persistRuns(extents, merged);
+    // As the native backend does: (runs, bytes) in the first pair.
+    let bytes = 0;
+    for (let i = 0; i < merged; i++) bytes += extents[2 * i + 1]!;
+    extents[0] = merged;
+    extents[1] = bytes;
+    return merged;
+  }
+
+  private persistRuns(extents: Float64Array, merged: number): void {
     const m = this.model;
-    if (m === null) return merged;
+    if (m === null) return;
     const unit = m.unit;
     let lo = Infinity;
     let hi = 0;
@@ -488,7 +498,6 @@ export class SimulatedBackend implements MappingBackend {
     }
     const g = this.granularity;
     m.fence('persistDirty', lo, hi - lo, g === 'byte' ? 'all' : ranges, g !== 'page', null);
-    return merged;
   }
 
   copyPersist(offset: number, src: Uint8Array): number {

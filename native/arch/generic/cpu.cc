@@ -17,7 +17,7 @@ const CpuFeatures& Cpu() {
 }
 
 const FlushOps& Ops() {
-  static const FlushOps ops{nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false};
+  static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false};
   return ops;
 }
 

@@ -46,13 +46,14 @@ void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
 void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
 
 FlushOps Choose(const CpuFeatures& f) {
-  FlushOps ops{nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false};
+  FlushOps ops{nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false};
   if (f.clwb && !EnvSet("NODE_PMEM_NO_CLWB")) {
-    ops.flush = FlushClwb, ops.flush_name = "clwb";
+    ops.flush = FlushClwb, ops.flush_runs = extents::FlushRuns<x86::FlushClwb>, ops.flush_name = "clwb";
   } else if (f.clflushopt && !EnvSet("NODE_PMEM_NO_CLFLUSHOPT")) {
-    ops.flush = FlushClflushopt, ops.flush_name = "clflushopt";
+    ops.flush = FlushClflushopt, ops.flush_runs = extents::FlushRuns<x86::FlushClflushopt>;
+    ops.flush_name = "clflushopt";
   } else if (f.clflush) {
-    ops.flush = FlushClflush, ops.flush_name = "clflush";
+    ops.flush = FlushClflush, ops.flush_runs = extents::FlushRuns<x86::FlushClflush>, ops.flush_name = "clflush";
   }
   if (EnvSet("NODE_PMEM_NO_MOVNT")) return ops;
   if (f.avx512f && !EnvSet("NODE_PMEM_NO_AVX512F")) {
