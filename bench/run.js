@@ -375,6 +375,7 @@ function benchExtents() {
       if (handle) {
         compare(S, `(diag) ${n} extents: raw handle.persistExtents (prefilled, no markDirty) vs C`, `js.extents.${n}.native`, `c.extents.${n}.flush_drain`);
         compare(S, `(diag) ${n} extents: bare JS loop filling the pairs + raw handle.persistExtents vs C`, `js.extents.${n}.bare_fill`, `c.extents.${n}.flush_drain`);
+        compare(S, `(diag) ${n} extents: C recording the ranges as doubles first, then flushing them, vs C`, `c.extents.${n}.recorded`, `c.extents.${n}.flush_drain`);
       }
     }
   }

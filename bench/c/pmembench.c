@@ -9,7 +9,8 @@
  *   persist  <batch>          store 1 byte + persist 64 B, cycling over 256 lines at offset 0:
  *                             pmem_persist, the pmem2 persist function, and an inline clwb+sfence
  *   extents  <n,n,...> <ext>  store 1 byte in each of n lines (128 B apart, at 1 MiB), then
- *                             n x pmem_flush + 1 pmem_drain; also n x pmem_persist. <ext> is the
+ *                             n x pmem_flush + 1 pmem_drain; also n x pmem_persist, and the
+ *                             ranges recorded in an array of doubles first. <ext> is the
  *                             number of extents one sample covers
  *   write    <size,size,...>  pmem_memcpy_persist of size bytes (destinations cycle at 8 MiB)
  *   nt       <bytes>          single-core non-temporal store bandwidth: a plain movnt loop over
@@ -143,17 +144,36 @@ static void section_persist(int samples, int warmup, long batch) {
 }
 
 /* ---- n extents: n stores, then n flushes + one drain ---- */
-static double run_extents(int n, long iters, int individual, unsigned *tick) {
+enum extent_mode {
+  EXTENT_FLUSH_DRAIN,   /* n x pmem_flush + one pmem_drain */
+  EXTENT_PERSIST_EACH,  /* n x pmem_persist */
+  EXTENT_RECORDED,      /* the ranges first written to an array of (offset, length) doubles, as
+                           node-pmem's markDirty does, then flushed from it + one pmem_drain */
+};
+
+static double run_extents(int n, long iters, enum extent_mode mode, volatile double *pairs, unsigned *tick) {
   char *region = base + EXTENT_BASE;
   uint64_t t0 = now_ns();
   unsigned t = *tick;
   for (long it = 0; it < iters; it++, t++) {
     for (int i = 0; i < n; i++) *(volatile char *)(region + (size_t)i * EXTENT_STRIDE) = (char)t;
-    if (individual) {
-      for (int i = 0; i < n; i++) pmem_persist(region + (size_t)i * EXTENT_STRIDE, LINE);
-    } else {
-      for (int i = 0; i < n; i++) pmem_flush(region + (size_t)i * EXTENT_STRIDE, LINE);
-      pmem_drain();
+    switch (mode) {
+      case EXTENT_PERSIST_EACH:
+        for (int i = 0; i < n; i++) pmem_persist(region + (size_t)i * EXTENT_STRIDE, LINE);
+        break;
+      case EXTENT_FLUSH_DRAIN:
+        for (int i = 0; i < n; i++) pmem_flush(region + (size_t)i * EXTENT_STRIDE, LINE);
+        pmem_drain();
+        break;
+      case EXTENT_RECORDED:
+        /* volatile: the compiler may not fold the array away into the flush loop */
+        for (int i = 0; i < n; i++) {
+          pairs[2 * i] = (double)((size_t)i * EXTENT_STRIDE);
+          pairs[2 * i + 1] = LINE;
+        }
+        for (int i = 0; i < n; i++) pmem_flush(base + EXTENT_BASE + (size_t)pairs[2 * i], (size_t)pairs[2 * i + 1]);
+        pmem_drain();
+        break;
     }
   }
   *tick = t;
@@ -161,6 +181,14 @@ static double run_extents(int n, long iters, int individual, unsigned *tick) {
 }
 
 static void section_extents(int samples, int warmup, const char *list, long per_sample) {
+  static const struct {
+    enum extent_mode mode;
+    const char *id;
+  } modes[] = {
+      {EXTENT_FLUSH_DRAIN, "c.extents.%d.flush_drain"},
+      {EXTENT_PERSIST_EACH, "c.extents.%d.pmem_persist_each"},
+      {EXTENT_RECORDED, "c.extents.%d.recorded"},
+  };
   double *s = calloc(samples, sizeof(double));
   unsigned tick = 0;
   char *copy = strdup(list), *save = NULL;
@@ -168,13 +196,16 @@ static void section_extents(int samples, int warmup, const char *list, long per_
     int n = atoi(tok);
     if (n <= 0 || (size_t)n * EXTENT_STRIDE > WRITE_BASE - EXTENT_BASE) die("extents", "bad count");
     long iters = (per_sample + n - 1) / n;
+    double *pairs = calloc(2 * (size_t)n, sizeof(double));
+    if (s == NULL || pairs == NULL) die("extents", "out of memory");
     char id[96];
-    for (int individual = 0; individual < 2; individual++) {
-      for (int i = 0; i < warmup; i++) run_extents(n, iters, individual, &tick);
-      for (int i = 0; i < samples; i++) s[i] = run_extents(n, iters, individual, &tick);
-      snprintf(id, sizeof id, individual ? "c.extents.%d.pmem_persist_each" : "c.extents.%d.flush_drain", n);
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+      for (int i = 0; i < warmup; i++) run_extents(n, iters, modes[m].mode, pairs, &tick);
+      for (int i = 0; i < samples; i++) s[i] = run_extents(n, iters, modes[m].mode, pairs, &tick);
+      snprintf(id, sizeof id, modes[m].id, n);
       emit(id, s, samples);
     }
+    free(pairs);
   }
   free(copy);
   free(s);
