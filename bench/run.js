@@ -11,7 +11,8 @@
  * Options: --smoke, --rounds N, --no-c (skip the C baselines), --alt / --no-alt (install the
  * mmap-io fork or not; default: yes in a full run, no in --smoke), --only a,b (sections: persist,
  * extents, write, alt, scale, memory, crash), --dir DIR (where the DRAM-backed file goes,
- * default /dev/shm), --scale-dir DIR (sparse files, default /tmp), --json FILE (raw results; default
+ * default /dev/shm), --scale-dir DIR (sparse files and the disk-backed comparison, default /tmp;
+ * the alt section also mounts a RAM-backed ext4, see lib/ramext4.js), --json FILE (raw results; default
  * bench/.build/last-results.json), --markdown (print the table as Markdown), --table-from FILE
  * (print the table of a saved --json run, e.g. with --markdown for bench/README.md).
  *
