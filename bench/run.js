@@ -524,7 +524,7 @@ function benchAlternatives() {
   } finally {
     for (const s of setups) s.close();
     setups.length = 0;
-    collectGarbage(); // mmap-io unmaps only when its buffer is collected; the file system must be idle to unmount
+    gcFunction()(); // mmap-io unmaps only when its buffer is collected; the file system must be idle to unmount
     for (const cleanup of cleanups.reverse()) cleanup();
   }
 }
@@ -539,10 +539,11 @@ function writeSynced(file, bytes) {
   }
 }
 
-function collectGarbage() {
-  if (typeof globalThis.gc !== 'function') v8.setFlagsFromString('--expose-gc');
-  const gc = typeof globalThis.gc === 'function' ? globalThis.gc : vm.runInNewContext('gc');
-  gc();
+/** V8's gc(), also without --expose-gc on the command line (a fresh context sees the flag). */
+function gcFunction() {
+  if (typeof globalThis.gc === 'function') return globalThis.gc;
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc');
 }
 
 /**
@@ -620,8 +621,7 @@ function benchScale() {
 // ---------------------------------------------------------------- 5b. memory of marked extents
 function benchMemory() {
   const S = '5 scale';
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc');
+  const gc = gcFunction();
   const n = CFG.memExtents;
   const size = n * 128;
   const file = path.join(DIR, `node-pmem-bench-${process.pid}-mem.bin`);
