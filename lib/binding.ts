@@ -1,11 +1,16 @@
 /**
  * The only importer of the native addon. Everything the C++ core offers is typed here.
  *
+ * The addon is plain V8, built per Node ABI (see native/mapping_wrap.h for why); loadNative()
+ * refuses a build for another ABI with ERR_PMEM_ABI_MISMATCH before it can run.
+ *
  * Conventions of the native side (see native/status.h):
  * - cold calls (open, getDax, setDax) throw Node-style errors themselves (code, errno, syscall, path);
  * - hot calls take plain integers and return a status: >= 0 on success, -errno on failure; the TS layer
  *   turns a negative status into an error, so no JS object is created on the success path.
  */
+import { readFileSync } from 'node:fs';
+import { abiMismatch } from './errors';
 import type { CpuInfo, DaxState, Granularity, LockMode, MappingKind } from './types';
 
 /** What the native core tells about a mapping once, at open. */
@@ -136,8 +141,58 @@ export interface NativeBinding {
   fileExtents(path: string): Float64Array;
   /** Number of mappings of this thread (env) still mapped; for leak tests. */
   liveMappings(): number;
+  /** The process-wide quarantine of released address ranges (native/quarantine.h). */
+  quarantine(): QuarantineStats;
+  buildInfo(): BuildInfo;
+}
+
+export interface QuarantineStats {
+  /** Address ranges of released mappings still reserved (backed by scratch memory). */
+  ranges: number;
+  bytes: number;
+  /** Ranges returned to the system so far (oldest first, once over a bound). */
+  released: number;
+  /** Ranges whose source could not be replaced by scratch memory (kept mapped for good). */
+  kept: number;
+  maxRanges: number;
+  maxBytes: number;
+}
+
+/** What the addon was built for (NODE_MODULE_VERSION, Node version, V8 major). */
+export interface BuildInfo {
+  abi: number;
+  node: string;
+  v8: number;
+  /** The mapped ArrayBuffer has a detach key only node-pmem holds (V8 13+, Node 24+). */
+  detachKeys: boolean;
+}
+
+/** The build marker compiled into the addon (native/addon.cc), read from the file without loading it. */
+const BUILD_MARKER = /NODE_PMEM_BUILD abi=(\d+) node=([0-9A-Za-z.+-]+) arch=(\w+);/;
+
+/**
+ * Loads the addon at `file` after checking, from its build marker, that it was built for this
+ * Node's ABI. The addon talks to V8 directly, so a build for another Node line must never run:
+ * Node itself refuses a NODE_MODULE_VERSION mismatch, but only a marker check also catches a
+ * build that registers differently (an older node-pmem) or one whose symbols are missing.
+ */
+export function loadNative(file: string): NativeBinding {
+  const marker = BUILD_MARKER.exec(readFileSync(file).toString('latin1'));
+  const running = `Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules}, ${process.arch})`;
+  if (marker === null || marker[1] !== process.versions.modules || marker[3] !== process.arch) {
+    const built = marker === null ? 'an older node-pmem (no build marker)' : `Node.js v${marker[2]} (NODE_MODULE_VERSION ${marker[1]}, ${marker[3]})`;
+    throw abiMismatch(
+      `node-pmem's native addon '${file}' was built for ${built}, but this is ${running}. ` +
+        'Run `npm rebuild node-pmem` to build it for this Node.js.',
+      file,
+      marker === null ? null : { abi: Number(marker[1]), node: marker[2]!, arch: marker[3]! },
+    );
+  }
+  const module = { exports: {} as NativeBinding };
+  process.dlopen(module, file);
+  return module.exports;
 }
 
 // `bindings` finds build/Release/pmem.node (or Debug) from the package root.
-const loadAddon = require('bindings') as (name: string) => unknown;
-export const native = loadAddon('pmem') as NativeBinding;
+const findAddon = require('bindings') as (options: { bindings: string; path: true }) => string;
+export const native = loadNative(findAddon({ bindings: 'pmem', path: true }));

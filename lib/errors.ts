@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'ERR_PMEM_ASYNC_FLUSH'
   | 'ERR_PMEM_BADBLOCKS'
   | 'ERR_PMEM_REPLAY_MISMATCH'
+  | 'ERR_PMEM_ABI_MISMATCH'
+  | 'ERR_PMEM_UNTRANSFERABLE'
   | 'ERR_INVALID_STATE';
 
 /** Shape of node-pmem's errors: a standard Error (or TypeError/RangeError) with these fields. */
@@ -85,6 +87,14 @@ export function closedError(path: string): PmemError {
   return pmemError('ERR_PMEM_CLOSED', `The mapping of '${path}' is closed`, path);
 }
 
+export function untransferableError(path: string): PmemError {
+  return pmemError(
+    'ERR_PMEM_UNTRANSFERABLE',
+    `The ArrayBuffer of the mapping of '${path}' cannot be transferred: only close() detaches it. Copy it with slice() instead`,
+    path,
+  );
+}
+
 export function readOnlyError(path: string, method: string): PmemError {
   return pmemError('ERR_PMEM_READ_ONLY', `${method}() is not allowed on the read-only mapping of '${path}'`, path);
 }
@@ -115,5 +125,19 @@ export function pmemSystemError(cause: NodeJS.ErrnoException, syscall: string, p
   if (cause.errno !== undefined) error.errno = cause.errno;
   error.syscall = syscall;
   error.path = path;
+  return error;
+}
+
+/** The addon on disk was built for another Node ABI (or by an older node-pmem); see lib/binding.ts. */
+export function abiMismatch(
+  message: string,
+  file: string,
+  builtFor: { abi: number; node: string; arch: string } | null,
+): PmemError {
+  const error = pmemError('ERR_PMEM_ABI_MISMATCH', message, file);
+  Object.assign(error, {
+    builtFor,
+    running: { abi: Number(process.versions.modules), node: process.versions.node, arch: process.arch },
+  });
   return error;
 }

@@ -11,6 +11,7 @@ import {
   pmemSystemError,
   illegalConstructor,
   invalidArgType,
+  invalidArgValue,
   outOfRange,
   readOnlyError,
   statusError,
@@ -89,7 +90,7 @@ export class Mapping {
     this.#buffer = backend.buffer();
     this.#bytes = info.length <= MAX_VIEW_LENGTH ? new Uint8Array(this.#buffer) : null;
     if (this.readOnly) this.#dirty.disable();
-    guard(this, backend, info.path);
+    guard(this, this.#buffer, info.path);
   }
 
   /** True when the granularity is finer than page: CPU cache flushes (or nothing) make stores durable. */
@@ -190,17 +191,21 @@ export class Mapping {
    * (non-temporal stores for large copies, one fence). Returns the number of bytes written.
    */
   write(offset: number, data: string | ArrayBufferView | ArrayBuffer, options?: WriteOptions): number {
+    // Options first: a getter in them may close this mapping, which the check below must see.
+    const persist = persistOption(options);
     if (this.#closed || this.readOnly) this.#writable('write');
     const src = data instanceof Uint8Array ? data : toBytes(data);
-    if (persistOption(options)) {
+    if (persist) {
       // The backend checks offset and range itself and returns the bytes copied; the precise
       // argument error is worked out only on failure (reading byteLength here costs ~10 ns).
       const status = this.#backend.copyPersist(offset, src);
       if (status >= 0) return status;
+      validateSource(src);
       validateRange(offset, src.byteLength, this.length, 'offset', 'data.byteLength');
       throw statusError(status, 'write', this.path);
     }
     const n = src.byteLength;
+    if (n === 0) validateSource(src);
     validateRange(offset, n, this.length, 'offset', 'data.byteLength');
     if (n !== 0) this.#view(offset, n).set(src);
     return n;
@@ -392,10 +397,23 @@ function persistOption(options: WriteOptions | undefined): boolean {
   return o.persist;
 }
 
+function isDetached(buffer: ArrayBufferLike): boolean {
+  return (buffer as { detached?: boolean }).detached === true; // SharedArrayBuffers never are
+}
+
+/** A source whose buffer was detached reads as empty; say so instead of writing nothing. */
+function validateSource(src: Uint8Array): void {
+  if (isDetached(src.buffer)) throw invalidArgValue('data', src, 'must not be backed by a detached ArrayBuffer');
+}
+
 function toBytes(data: unknown): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (ArrayBuffer.isView(data)) {
+    if (isDetached(data.buffer)) throw invalidArgValue('data', data, 'must not be backed by a detached ArrayBuffer');
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  if (data instanceof ArrayBuffer && isDetached(data)) throw invalidArgValue('data', data, 'must not be a detached ArrayBuffer');
   if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
   throw invalidArgType('data', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray or DataView', data);
 }

@@ -2,7 +2,7 @@
 import { markAsUntransferable } from 'node:worker_threads';
 import { native, type MappingBackend, type NativeOpenOptions } from './binding';
 import { badBlocksOf, type ByteRange } from './device-info';
-import { invalidArgValue, pmemError } from './errors';
+import { invalidArgValue, pmemError, untransferableError } from './errors';
 import { createMapping, type Mapping } from './mapping';
 import type { OpenOptions } from './types';
 import { validateBoolean, validateInteger, validateObject, validateOneOf, validatePath } from './validate';
@@ -68,10 +68,28 @@ export function open(path: string | Buffer | URL, options?: OpenOptions): Mappin
     Object.assign(error, { badBlocks });
     throw error;
   }
-  // postMessage/structuredClone must never move the mapped memory to a context that could
-  // outlive munmap; marked untransferable, a transfer attempt fails with DataCloneError.
-  markAsUntransferable(backend.buffer());
+  sealBuffer(backend.buffer(), p);
   return createMapping(backend, undefined, badBlocks);
+}
+
+const detachKeys = native.buildInfo().detachKeys;
+
+/**
+ * Nothing but close() may detach the mapped buffer: a buffer moved elsewhere would outlive the
+ * mapping. From Node 24 the addon's detach key makes V8 refuse every transfer (TypeError,
+ * DataCloneError). On Node 22 the buffer has no key (see native/v8_compat.h): Node's untransferable
+ * mark refuses structuredClone and postMessage, and transfer()/transferToFixedLength() are
+ * shadowed on the buffer; ArrayBuffer.prototype.transfer.call(buffer) still moves it there, and
+ * the moved buffer then reads scratch memory after close() (README, "Lifetime").
+ */
+function sealBuffer(buffer: ArrayBuffer, path: string): void {
+  if (!detachKeys) markAsUntransferable(buffer);
+  const refuse = {
+    value: function transfer(): never {
+      throw untransferableError(path);
+    },
+  };
+  Object.defineProperties(buffer, { transfer: refuse, transferToFixedLength: refuse });
 }
 
 /**

@@ -1,214 +1,355 @@
-// Module entry: per-env instance data, open() (which builds mapping handles), module functions, and the
-// cleanup hook that unmaps what a worker or the process left open.
-#include <napi.h>
+// Module entry: per-env instance data, open() (which builds mapping handles), the module
+// functions, and the cleanup hook that releases what a worker or the process left open.
+// Registered with NODE_MODULE_VERSION (not as N-API): Node refuses a build for another ABI with
+// ERR_DLOPEN_FAILED before any of this code runs (see mapping_wrap.h for why the boundary is V8).
+#include <node.h>
+#include <node_version.h>
+#include <v8.h>
+
+#include <math.h>
 
 #include "addon_data.h"
 #include "cpu.h"
 #include "dax.h"
 #include "device_info.h"
 #include "errors.h"
+#include "flush_worker.h"
+#include "js_object.h"
 #include "mapping_wrap.h"
-#include "region_wrap.h"
-#include "macros.h"
+#include "quarantine.h"
 #include "source.h"
+#include "v8_compat.h"
+
+#define PMEM_STR2(x) #x
+#define PMEM_STR(x) PMEM_STR2(x)
+
+// Read from the file (not loaded) by lib/binding.ts when Node refuses this build, to name the
+// Node version it was built for.
+extern "C" __attribute__((used, visibility("default"))) const char node_pmem_build_info[] =
+    "NODE_PMEM_BUILD abi=" PMEM_STR(NODE_MODULE_VERSION) " node=" NODE_VERSION_STRING " arch=" PMEM_STR(NODE_PMEM_ARCH) ";";
 
 namespace pmem {
+
+size_t AddonData::LiveCount() const {
+  size_t n = 0;
+  for (MappingState* s : mappings) n += s->core->mapped() ? 1 : 0;
+  return n;
+}
+
+void AddonData::BeginTeardown(void (*done)(void*), void* done_arg) {
+  tearing_down = true;
+  teardown_done = done;
+  teardown_done_arg = done_arg;
+  for (MappingState* s : mappings) {
+    s->Teardown();  // waits for an off-thread flush in progress on it
+    delete s;
+  }
+  mappings.clear();
+  FlushEnded(nullptr);
+}
+
+void AddonData::FlushEnded(FlushWorker*) {
+  if (!tearing_down || !flushes.empty()) return;
+  void (*done)(void*) = teardown_done;
+  void* arg = teardown_done_arg;
+  teardown_done = nullptr;
+  handle_template.Reset();
+  detach_key.Reset();
+  delete this;
+  if (done != nullptr) done(arg);
+}
+
 namespace {
 
-std::string RequireString(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsString())
-    throw Napi::TypeError::New(info.Env(), std::string("The \"") + name + "\" argument must be of type string");
-  return info[i].As<Napi::String>().Utf8Value();
+using Info = v8::FunctionCallbackInfo<v8::Value>;
+
+AddonData* DataOf(const Info& info) { return static_cast<AddonData*>(ExternalValue(info.Data(), PointerTag::kAddonData)); }
+
+bool StringArg(const Info& info, int i, const char* name, std::string* out) {
+  if (!info[i]->IsString()) {
+    ThrowInvalidArg(info.GetIsolate(), std::string("The \"") + name + "\" argument must be of type string");
+    return false;
+  }
+  v8::String::Utf8Value s(info.GetIsolate(), info[i]);
+  out->assign(*s, s.length());
+  return true;
 }
 
-bool BoolOption(const Napi::Object& o, const char* key) { return o.Get(key).ToBoolean().Value(); }
+// open()'s options arrive validated and complete from lib/open.ts; these readers only make sure a
+// direct call with something else throws instead of misbehaving.
+class OptionReader {
+ public:
+  OptionReader(v8::Isolate* isolate, v8::Local<v8::Object> o) : isolate_(isolate), o_(o) {}
+  bool ok() const { return ok_; }
 
-double NumberOption(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
+  bool Bool(const char* key) {
+    v8::Local<v8::Value> v = Get(key);
+    return !v.IsEmpty() && v->IsTrue();
+  }
+  double Number(const char* key, double min, double max) {
+    v8::Local<v8::Value> v = Get(key);
+    if (v.IsEmpty()) return 0;
+    double d = v->IsNumber() ? v.As<v8::Number>()->Value() : NAN;
+    if (!(d >= min && d <= max) || d != floor(d)) Fail(std::string("option ") + key + " must be an integer in range");
+    return d;
+  }
+  std::string String(const char* key) {
+    v8::Local<v8::Value> v = Get(key);
+    if (v.IsEmpty()) return std::string();
+    if (!v->IsString()) {
+      Fail(std::string("option ") + key + " must be a string");
+      return std::string();
+    }
+    v8::String::Utf8Value s(isolate_, v);
+    return std::string(*s, s.length());
+  }
+  void Fail(const std::string& message) {
+    if (ok_) ThrowInvalidArg(isolate_, message);
+    ok_ = false;
+  }
 
-std::string StringOption(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
+ private:
+  v8::Local<v8::Value> Get(const char* key) {
+    if (!ok_) return v8::Local<v8::Value>();
+    v8::Local<v8::Value> v;
+    if (!o_->Get(isolate_->GetCurrentContext(), JsString(isolate_, key)).ToLocal(&v)) {
+      ok_ = false;  // a getter threw: its exception is pending
+      return v8::Local<v8::Value>();
+    }
+    return v;
+  }
 
-Napi::Value Open(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = RequireString(info, 0, "path");
-  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "open() needs an options object");
-  Napi::Object o = info[1].As<Napi::Object>();
+  v8::Isolate* isolate_;
+  v8::Local<v8::Object> o_;
+  bool ok_ = true;
+};
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+void Open(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return;
+  if (!info[1]->IsObject()) return ThrowInvalidArg(isolate, "open() needs an options object");
+  OptionReader o(isolate, info[1].As<v8::Object>());
 
   SourceOptions so;
-  so.create = BoolOption(o, "create");
-  so.exclusive = BoolOption(o, "exclusive");
-  so.size = static_cast<int64_t>(NumberOption(o, "size"));
-  so.read_only = BoolOption(o, "readOnly");
-  so.mode = static_cast<unsigned>(NumberOption(o, "mode"));
-  std::string lock = StringOption(o, "lock");
+  so.create = o.Bool("create");
+  so.exclusive = o.Bool("exclusive");
+  so.size = static_cast<int64_t>(o.Number("size", -1, kMaxSafeInteger));
+  so.read_only = o.Bool("readOnly");
+  so.mode = static_cast<unsigned>(o.Number("mode", 0, 07777));
+  std::string lock = o.String("lock");
   so.lock = lock == "exclusive" ? LockMode::kExclusive : lock == "shared" ? LockMode::kShared : LockMode::kNone;
-  if (lock != "exclusive" && lock != "shared" && lock != "none")
-    throw Napi::TypeError::New(env, "option lock must be 'exclusive', 'shared' or 'none'");
+  if (o.ok() && lock != "exclusive" && lock != "shared" && lock != "none")
+    o.Fail("option lock must be 'exclusive', 'shared' or 'none'");
 
   MapOptions mo;
-  double offset = NumberOption(o, "offset");
-  double length = NumberOption(o, "length");
-  if (!(offset >= 0 && offset <= kMaxSafeInteger) || !(length >= -1 && length <= kMaxSafeInteger))
-    throw Napi::RangeError::New(env, "offset/length out of range");
-  mo.offset = static_cast<uint64_t>(offset);
-  mo.length = static_cast<int64_t>(length);
-  mo.sparse = BoolOption(o, "sparse");
-  std::string gran = StringOption(o, "granularity");
+  mo.offset = static_cast<uint64_t>(o.Number("offset", 0, kMaxSafeInteger));
+  mo.length = static_cast<int64_t>(o.Number("length", -1, kMaxSafeInteger));
+  mo.sparse = o.Bool("sparse");
+  std::string gran = o.String("granularity");
   if (gran == "byte") mo.force = true, mo.forced = Granularity::kByte;
   else if (gran == "cacheline") mo.force = true, mo.forced = Granularity::kCacheline;
   else if (gran == "page") mo.force = true, mo.forced = Granularity::kPage;
-  else if (gran != "auto") throw Napi::TypeError::New(env, "option granularity must be 'auto', 'byte', 'cacheline' or 'page'");
+  else if (o.ok() && gran != "auto") o.Fail("option granularity must be 'auto', 'byte', 'cacheline' or 'page'");
+  if (!o.ok()) return;
 
   Failure f;
   Source src;
-  if (!OpenSource(path, so, &src, &f)) ThrowFailure(env, f);
+  if (!OpenSource(path, so, &src, &f)) return ThrowFailure(isolate, f);
   std::shared_ptr<MappingCore> core;
-  if (!MapSource(&src, mo, &core, &f)) ThrowFailure(env, f);
-  return CreateMappingHandle(env, env.GetInstanceData<AddonData>(), std::move(core));
+  if (!MapSource(&src, mo, &core, &f)) return ThrowFailure(isolate, f);
+  v8::Local<v8::Object> handle;
+  if (CreateMappingHandle(isolate, DataOf(info), std::move(core)).ToLocal(&handle)) info.GetReturnValue().Set(handle);
 }
 
-Napi::Value DaxToJs(Napi::Env env, const std::string& path, const DaxState& d) {
-  Napi::Object o = Napi::Object::New(env);
-  auto tri = [&](int v) -> Napi::Value { return v < 0 ? env.Null() : Napi::Boolean::New(env, v == 1); };
-  o.Set("path", path);
-  o.Set("mechanism", d.mechanism);
-  o.Set("effective", tri(d.effective));
-  o.Set("inodeFlag", tri(d.inode_flag));
-  o.Set("reason", d.reason);
-  return o;
+v8::Local<v8::Value> Tri(v8::Isolate* isolate, int v) {
+  return v < 0 ? v8::Null(isolate).As<v8::Value>() : v8::Boolean::New(isolate, v == 1).As<v8::Value>();
 }
 
-Napi::Value GetDaxJs(const Napi::CallbackInfo& info) {
-  std::string path = RequireString(info, 0, "path");
+v8::Local<v8::Value> DaxToJs(v8::Isolate* isolate, const std::string& path, const DaxState& d) {
+  JsObject o(isolate);
+  o.Str("path", path)
+      .Str("mechanism", d.mechanism)
+      .Set("effective", Tri(isolate, d.effective))
+      .Set("inodeFlag", Tri(isolate, d.inode_flag))
+      .Str("reason", d.reason);
+  return o.value();
+}
+
+void GetDaxJs(const Info& info) {
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return;
   DaxState d;
   Failure f;
-  if (!GetDax(path, &d, &f)) ThrowFailure(info.Env(), f);
-  return DaxToJs(info.Env(), path, d);
+  if (!GetDax(path, &d, &f)) return ThrowFailure(info.GetIsolate(), f);
+  info.GetReturnValue().Set(DaxToJs(info.GetIsolate(), path, d));
 }
 
-Napi::Value SetDaxJs(const Napi::CallbackInfo& info) {
-  std::string path = RequireString(info, 0, "path");
-  if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "The \"enabled\" argument must be of type boolean");
+void SetDaxJs(const Info& info) {
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return;
+  if (!info[1]->IsBoolean()) return ThrowInvalidArg(info.GetIsolate(), "The \"enabled\" argument must be of type boolean");
   DaxState d;
   Failure f;
-  if (!SetDax(path, info[1].As<Napi::Boolean>().Value(), &d, &f)) ThrowFailure(info.Env(), f);
-  return DaxToJs(info.Env(), path, d);
+  if (!SetDax(path, info[1]->IsTrue(), &d, &f)) return ThrowFailure(info.GetIsolate(), f);
+  info.GetReturnValue().Set(DaxToJs(info.GetIsolate(), path, d));
 }
 
-Napi::Value DeviceProbeJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = RequireString(info, 0, "path");
+void DeviceProbeJs(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return;
   DeviceFacts d;
   Failure f;
-  if (!ProbeDevice(path, &d, &f)) ThrowFailure(env, f);
-  auto num = [&](double v) { return Napi::Number::New(env, v); };
-  auto str_or_null = [&](const std::string& v) -> Napi::Value { return v.empty() ? env.Null() : Napi::String::New(env, v); };
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("type", d.type);
-  o.Set("size", num(static_cast<double>(d.size)));
-  o.Set("statxDax", d.statx_dax);
-  o.Set("blockDevice", str_or_null(d.block_device));
-  o.Set("devMajor", num(d.dev_major));
-  o.Set("devMinor", num(d.dev_minor));
-  o.Set("align", d.align ? num(static_cast<double>(d.align)) : env.Null());
-  o.Set("namespaceName", str_or_null(d.namespace_name));
-  o.Set("namespaceMode", str_or_null(d.namespace_mode));
-  o.Set("namespaceSize", d.namespace_size ? num(static_cast<double>(d.namespace_size)) : env.Null());
-  Napi::Value region = RegionToJs(env, d.region);
-  if (region.IsObject()) {
-    Napi::Object r = region.As<Napi::Object>();
-    r.Set("numaNode", d.numa_node >= 0 ? num(d.numa_node) : env.Null());
-    Napi::Array dimms = Napi::Array::New(env, d.dimms.size());
+  if (!ProbeDevice(path, &d, &f)) return ThrowFailure(isolate, f);
+  auto num_or_null = [&](uint64_t v) -> v8::Local<v8::Value> {
+    return v ? v8::Number::New(isolate, static_cast<double>(v)).As<v8::Value>() : v8::Null(isolate).As<v8::Value>();
+  };
+  JsObject o(isolate);
+  o.Str("type", d.type)
+      .Num("size", static_cast<double>(d.size))
+      .Bool("statxDax", d.statx_dax)
+      .StrOrNull("blockDevice", d.block_device)
+      .Num("devMajor", d.dev_major)
+      .Num("devMinor", d.dev_minor)
+      .Set("align", num_or_null(d.align))
+      .StrOrNull("namespaceName", d.namespace_name)
+      .StrOrNull("namespaceMode", d.namespace_mode)
+      .Set("namespaceSize", num_or_null(d.namespace_size));
+  v8::Local<v8::Value> region = RegionToJs(isolate, d.region);
+  if (region->IsObject()) {
+    v8::Local<v8::Object> r = region.As<v8::Object>();
+    auto set = [&](v8::Local<v8::Object> obj, const char* key, v8::Local<v8::Value> v) {
+      (void)obj->Set(context, JsString(isolate, key), v).FromMaybe(false);
+    };
+    set(r, "numaNode", d.numa_node >= 0 ? v8::Number::New(isolate, d.numa_node).As<v8::Value>() : v8::Null(isolate).As<v8::Value>());
+    v8::Local<v8::Array> dimms = v8::Array::New(isolate, static_cast<int>(d.dimms.size()));
     for (size_t i = 0; i < d.dimms.size(); i++) {
-      Napi::Object dimm = Napi::Object::New(env);
-      dimm.Set("name", d.dimms[i].name);
-      dimm.Set("dirtyShutdown", d.dimms[i].dirty_shutdown >= 0 ? num(static_cast<double>(d.dimms[i].dirty_shutdown)) : env.Null());
-      dimms.Set(static_cast<uint32_t>(i), dimm);
+      JsObject dimm(isolate);
+      dimm.Str("name", d.dimms[i].name);
+      if (d.dimms[i].dirty_shutdown >= 0) dimm.Num("dirtyShutdown", static_cast<double>(d.dimms[i].dirty_shutdown));
+      else dimm.Null("dirtyShutdown");
+      (void)dimms->Set(context, static_cast<uint32_t>(i), dimm.value()).FromMaybe(false);
     }
-    r.Set("dimms", dimms);
+    set(r, "dimms", dimms);
   }
   o.Set("region", region);
-  Napi::Array bad = Napi::Array::New(env, d.badblocks.size());
+  v8::Local<v8::Array> bad = v8::Array::New(isolate, static_cast<int>(d.badblocks.size()));
   for (size_t i = 0; i < d.badblocks.size(); i++) {
-    Napi::Object range = Napi::Object::New(env);
-    range.Set("offset", num(static_cast<double>(d.badblocks[i].offset)));
-    range.Set("length", num(static_cast<double>(d.badblocks[i].length)));
-    bad.Set(static_cast<uint32_t>(i), range);
+    JsObject range(isolate);
+    range.Num("offset", static_cast<double>(d.badblocks[i].offset)).Num("length", static_cast<double>(d.badblocks[i].length));
+    (void)bad->Set(context, static_cast<uint32_t>(i), range.value()).FromMaybe(false);
   }
-  o.Set("badblocks", bad);
-  o.Set("badblocksSource", str_or_null(d.badblocks_source));
-  o.Set("granularity", d.tier_known ? Napi::String::New(env, GranularityName(d.tier.granularity)) : env.Null());
-  o.Set("mapSync", d.tier.map_sync);
-  o.Set("openRefused", d.open_refused);
-  o.Set("reason", d.tier.reason);
-  return o;
+  o.Set("badblocks", bad)
+      .StrOrNull("badblocksSource", d.badblocks_source)
+      .Set("granularity", d.tier_known ? JsString(isolate, GranularityName(d.tier.granularity)).As<v8::Value>()
+                                       : v8::Null(isolate).As<v8::Value>())
+      .Bool("mapSync", d.tier.map_sync)
+      .Bool("openRefused", d.open_refused)
+      .Str("reason", d.tier.reason);
+  info.GetReturnValue().Set(o.value());
 }
 
-Napi::Value FileExtentsJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = RequireString(info, 0, "path");
+void FileExtentsJs(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return;
   std::vector<FileExtent> extents;
   Failure f;
-  if (!FileExtents(path, &extents, &f)) ThrowFailure(env, f);
+  if (!FileExtents(path, &extents, &f)) return ThrowFailure(isolate, f);
   // (logical, physical, length) triples.
-  Napi::Float64Array out = Napi::Float64Array::New(env, extents.size() * 3);
+  size_t n = extents.size() * 3;
+  v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, n * sizeof(double));
+  double* out = static_cast<double*>(ab->Data());
   for (size_t i = 0; i < extents.size(); i++) {
     out[3 * i] = static_cast<double>(extents[i].logical);
     out[3 * i + 1] = static_cast<double>(extents[i].physical);
     out[3 * i + 2] = static_cast<double>(extents[i].length);
   }
-  return out;
+  info.GetReturnValue().Set(v8::Float64Array::New(ab, 0, n));
 }
 
-Napi::Value CpuInfoJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+void CpuInfoJs(const Info& info) {
   const CpuFeatures& c = Cpu();
   const FlushOps& ops = Ops();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("arch", ArchName());
-  o.Set("flush", ops.flush_name);
-  o.Set("nonTemporal", ops.nt_name);
-  o.Set("clwb", c.clwb);
-  o.Set("clflushopt", c.clflushopt);
-  o.Set("clflush", c.clflush);
-  o.Set("sse2", c.sse2);
-  o.Set("avx2", c.avx2);
-  o.Set("avx512f", c.avx512f);
-  o.Set("cacheLineSize", Napi::Number::New(env, kCacheLine));
-  o.Set("nonTemporalThreshold", Napi::Number::New(env, kNonTemporalThreshold));
-  return o;
+  JsObject o(info.GetIsolate());
+  o.Str("arch", ArchName())
+      .Str("flush", ops.flush_name)
+      .Str("nonTemporal", ops.nt_name)
+      .Bool("clwb", c.clwb)
+      .Bool("clflushopt", c.clflushopt)
+      .Bool("clflush", c.clflush)
+      .Bool("sse2", c.sse2)
+      .Bool("avx2", c.avx2)
+      .Bool("avx512f", c.avx512f)
+      .Num("cacheLineSize", kCacheLine)
+      .Num("nonTemporalThreshold", kNonTemporalThreshold);
+  info.GetReturnValue().Set(o.value());
 }
 
-Napi::Value LiveMappings(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(info.Env().GetInstanceData<AddonData>()->LiveCount()));
+void LiveMappings(const Info& info) { info.GetReturnValue().Set(static_cast<double>(DataOf(info)->LiveCount())); }
+
+void QuarantineJs(const Info& info) {
+  QuarantineStats q = GetQuarantineStats();
+  JsObject o(info.GetIsolate());
+  o.Num("ranges", static_cast<double>(q.ranges))
+      .Num("bytes", static_cast<double>(q.bytes))
+      .Num("released", static_cast<double>(q.released))
+      .Num("kept", static_cast<double>(q.kept))
+      .Num("maxRanges", static_cast<double>(q.max_ranges))
+      .Num("maxBytes", static_cast<double>(q.max_bytes));
+  info.GetReturnValue().Set(o.value());
 }
 
-void Cleanup(void* arg) { static_cast<AddonData*>(arg)->UnmapAll(); }
+void BuildInfoJs(const Info& info) {
+  JsObject o(info.GetIsolate());
+  o.Num("abi", NODE_MODULE_VERSION).Str("node", NODE_VERSION_STRING).Num("v8", V8_MAJOR_VERSION).Bool("detachKeys", kDetachKeys);
+  info.GetReturnValue().Set(o.value());
+}
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+// Node's async cleanup hook: release every mapping now, and report completion once the
+// persistAsync work in flight has come back (Node keeps the loop running until then).
+void Cleanup(void* arg, void (*done)(void*), void* done_arg) {
+  static_cast<AddonData*>(arg)->BeginTeardown(done, done_arg);
+}
+
+void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, v8::Local<v8::Context> context, void*) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
   auto* data = new AddonData();
-  env.SetInstanceData<AddonData>(data);  // deleted by N-API at env teardown
-  napi_add_env_cleanup_hook(env, Cleanup, data);
-  exports.Set("open", Napi::Function::New<Open>(env, "open"));
-  exports.Set("getDax", Napi::Function::New<GetDaxJs>(env, "getDax"));
-  exports.Set("setDax", Napi::Function::New<SetDaxJs>(env, "setDax"));
-  exports.Set("deviceProbe", Napi::Function::New<DeviceProbeJs>(env, "deviceProbe"));
-  exports.Set("fileExtents", Napi::Function::New<FileExtentsJs>(env, "fileExtents"));
-  exports.Set("cpuInfo", Napi::Function::New<CpuInfoJs>(env, "cpuInfo"));
-  exports.Set("liveMappings", Napi::Function::New<LiveMappings>(env, "liveMappings"));
-  return exports;
+  data->isolate = isolate;
+  data->detach_key.Reset(isolate, v8::Object::New(isolate));
+  InitMappingTemplate(isolate, data);
+  data->cleanup_hook = node::AddEnvironmentCleanupHook(isolate, Cleanup, data);
+
+  v8::Local<v8::External> external = NewExternal(isolate, data, PointerTag::kAddonData);
+  struct Function {
+    const char* name;
+    v8::FunctionCallback callback;
+  };
+  const Function functions[] = {
+      {"open", Open},
+      {"getDax", GetDaxJs},
+      {"setDax", SetDaxJs},
+      {"deviceProbe", DeviceProbeJs},
+      {"fileExtents", FileExtentsJs},
+      {"cpuInfo", CpuInfoJs},
+      {"liveMappings", LiveMappings},
+      {"quarantine", QuarantineJs},
+      {"buildInfo", BuildInfoJs},
+  };
+  for (const Function& f : functions) {
+    v8::Local<v8::Function> fn;
+    v8::Local<v8::String> name = JsString(isolate, f.name);
+    if (!v8::FunctionTemplate::New(isolate, f.callback, external)->GetFunction(context).ToLocal(&fn)) return;
+    fn->SetName(name);
+    (void)exports->Set(context, name, fn).FromMaybe(false);
+  }
 }
 
 }  // namespace
 }  // namespace pmem
 
-static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return pmem::Init(env, exports); }
-
-NODE_API_MODULE(pmem, InitModule)
+NODE_MODULE_CONTEXT_AWARE(NODE_GYP_MODULE_NAME, pmem::Init)

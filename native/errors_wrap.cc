@@ -1,7 +1,8 @@
-#include "errors.h"
-
 #include <string.h>
 #include <uv.h>
+
+#include "errors.h"
+#include "js_object.h"
 
 namespace pmem {
 
@@ -12,7 +13,24 @@ const char* KernelErrnoName(int err) {
   return name != nullptr ? name : uv_err_name(-err);
 }
 
-Napi::Error MakeError(Napi::Env env, const Failure& f) {
+v8::Local<v8::String> JsString(v8::Isolate* isolate, const std::string& s) {
+  v8::MaybeLocal<v8::String> str =
+      v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size()));
+  return str.IsEmpty() ? v8::String::Empty(isolate) : str.ToLocalChecked();
+}
+
+v8::Local<v8::Value> RegionToJs(v8::Isolate* isolate, const RegionInfo& region) {
+  if (!region.found) return v8::Null(isolate);
+  JsObject r(isolate);
+  r.Str("name", region.name)
+      .StrOrNull("persistenceDomain", region.persistence_domain)
+      .StrOrNull("provider", region.provider)
+      .Bool("asyncFlush", region.async_flush)
+      .StrOrNull("deepFlushPath", region.has_deep_flush ? region.dir + "/deep_flush" : std::string());
+  return r.value();
+}
+
+v8::Local<v8::Value> MakeError(v8::Isolate* isolate, const Failure& f) {
   const char* pmem_code = PmemCodeName(f.code);
   std::string message;
   if (pmem_code == nullptr) {
@@ -22,28 +40,32 @@ Napi::Error MakeError(Napi::Env env, const Failure& f) {
     if (!f.message.empty()) message += " (" + f.message + ")";
   } else {
     message = f.message;
-    if (f.sys_errno != 0)
-      message += " [" + std::string(ErrnoName(f.sys_errno)) + " from " + f.syscall + "]";
+    if (f.sys_errno != 0) message += " [" + std::string(ErrnoName(f.sys_errno)) + " from " + f.syscall + "]";
   }
-
-  Napi::Error error;
-  if (f.code == PmemCode::kOutOfRange) {
-    error = Napi::RangeError::New(env, message);
-  } else if (f.code == PmemCode::kInvalidArg) {
-    error = Napi::TypeError::New(env, message);
-  } else {
-    error = Napi::Error::New(env, message);
-  }
-  Napi::Object obj = error.Value();
-  obj.Set("code", pmem_code != nullptr ? pmem_code : ErrnoName(f.sys_errno));
+  v8::Local<v8::String> text = JsString(isolate, message);
+  v8::Local<v8::Value> error = f.code == PmemCode::kOutOfRange  ? v8::Exception::RangeError(text)
+                               : f.code == PmemCode::kInvalidArg || f.code == PmemCode::kInvalidArgType ? v8::Exception::TypeError(text)
+                                                                  : v8::Exception::Error(text);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Object> obj = error.As<v8::Object>();
+  auto set = [&](const char* key, v8::Local<v8::Value> value) {
+    (void)obj->Set(context, JsString(isolate, key), value).FromMaybe(false);
+  };
+  set("code", JsString(isolate, pmem_code != nullptr ? pmem_code : ErrnoName(f.sys_errno)));
   if (f.sys_errno != 0) {
-    obj.Set("errno", Napi::Number::New(env, -f.sys_errno));
-    obj.Set("syscall", f.syscall);
+    set("errno", v8::Number::New(isolate, -f.sys_errno));
+    set("syscall", JsString(isolate, f.syscall));
   }
-  if (!f.path.empty()) obj.Set("path", f.path);
+  if (!f.path.empty()) set("path", JsString(isolate, f.path));
   return error;
 }
 
-void ThrowFailure(Napi::Env env, const Failure& failure) { throw MakeError(env, failure); }
+void ThrowFailure(v8::Isolate* isolate, const Failure& failure) { isolate->ThrowException(MakeError(isolate, failure)); }
+
+void ThrowInvalidArg(v8::Isolate* isolate, const std::string& message) {
+  Failure f;
+  PmemFail(&f, PmemCode::kInvalidArgType, "", message);
+  ThrowFailure(isolate, f);
+}
 
 }  // namespace pmem

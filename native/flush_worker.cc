@@ -2,33 +2,57 @@
 
 #include <errno.h>
 
+#include "js_object.h"
+
 namespace pmem {
 
-FlushWorker::FlushWorker(Napi::Function callback, std::shared_ptr<MappingCore> core, uint64_t offset,
-                         uint64_t length)
-    : Napi::AsyncWorker(callback, "node-pmem:persistAsync"), core_(std::move(core)), offset_(offset), length_(length) {
-  core_->Pin();
+FlushWorker::FlushWorker(AddonData* data, v8::Local<v8::Function> callback, std::shared_ptr<MappingCore> core,
+                         uint64_t offset, uint64_t length)
+    : data_(data), callback_(data->isolate, callback), core_(std::move(core)), offset_(offset), length_(length) {
+  req_.data = this;
+  v8::Isolate* isolate = data->isolate;
+  async_context_ = node::EmitAsyncInit(isolate, v8::Object::New(isolate), JsString(isolate, "node-pmem:persistAsync"));
 }
 
-void FlushWorker::Execute() {
-  // The mutex orders this flush against a teardown-time Unmap (worker or process exit).
-  std::lock_guard<std::mutex> lock(core_->work_mutex());
-  status_ = core_->mapped() ? core_->Persist(offset_, length_) : -EBADF;
+void FlushWorker::Start(AddonData* data, v8::Local<v8::Function> callback, std::shared_ptr<MappingCore> core,
+                        uint64_t offset, uint64_t length) {
+  auto* w = new FlushWorker(data, callback, std::move(core), offset, length);
+  w->core_->Pin();
+  int rc = uv_queue_work(node::GetCurrentEventLoop(data->isolate), &w->req_, Execute, Complete);
+  data->flushes.insert(w);
+  if (rc != 0) {
+    w->status_ = rc;  // libuv errors are -errno
+    Complete(&w->req_, 0);
+  }
 }
 
-// Raw calls, status ignored: when a worker is terminated the env cannot run JS any more, and
-// nothing here may throw (a C++ exception escaping OnOK would abort the process).
-void FlushWorker::Deliver(int status) {
-  napi_env env = Env();
-  core_->Unpin();  // may unmap a mapping closed meanwhile
-  napi_value argv[1];
-  napi_value undefined;
-  if (napi_create_double(env, status, &argv[0]) != napi_ok || napi_get_undefined(env, &undefined) != napi_ok) return;
-  napi_call_function(env, undefined, Callback().Value(), 1, argv, nullptr);
+void FlushWorker::Execute(uv_work_t* req) {
+  auto* w = static_cast<FlushWorker*>(req->data);
+  // The mutex orders this flush against a release of the mapping (close, teardown).
+  std::lock_guard<std::mutex> lock(w->core_->work_mutex());
+  w->status_ = w->core_->mapped() ? w->core_->Persist(w->offset_, w->length_) : -EBADF;
 }
 
-void FlushWorker::OnOK() { Deliver(status_); }
-
-void FlushWorker::OnError(const Napi::Error&) { Deliver(-EIO); }
+void FlushWorker::Complete(uv_work_t* req, int uv_status) {
+  auto* w = static_cast<FlushWorker*>(req->data);
+  AddonData* data = w->data_;
+  v8::Isolate* isolate = data->isolate;
+  w->core_->Unpin();  // may release a mapping closed meanwhile
+  int status = uv_status == UV_ECANCELED ? -ECANCELED : w->status_;
+  {
+    v8::HandleScope scope(isolate);
+    if (!data->tearing_down) {
+      v8::Local<v8::Function> callback = w->callback_.Get(isolate);
+      v8::Local<v8::Value> argv[] = {v8::Number::New(isolate, status)};
+      // Empty when the callback threw (reported by Node) or the worker is terminating.
+      (void)node::MakeCallback(isolate, callback, callback, 1, argv, w->async_context_);
+    }
+    node::EmitAsyncDestroy(isolate, w->async_context_);
+  }
+  w->callback_.Reset();
+  data->flushes.erase(w);
+  delete w;
+  data->FlushEnded(nullptr);
+}
 
 }  // namespace pmem

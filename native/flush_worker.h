@@ -1,25 +1,34 @@
 // persistAsync: the flush (msync at page tier) runs on the libuv pool while a pin keeps the
-// mapping alive; the JS callback gets the status on the JS thread.
+// mapping mapped; the JS callback gets the status on the JS thread. The environment's teardown
+// waits for work in flight (addon_data.h), and then no JS is called.
 #pragma once
-#include <napi.h>
+#include <node.h>
+#include <uv.h>
+#include <v8.h>
 
 #include <memory>
 
+#include "addon_data.h"
 #include "mapping.h"
 
 namespace pmem {
 
-class FlushWorker : public Napi::AsyncWorker {
+class FlushWorker {
  public:
-  FlushWorker(Napi::Function callback, std::shared_ptr<MappingCore> core, uint64_t offset, uint64_t length);
-
-  void Execute() override;  // pool thread: touches no JS
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
+  // Queues the work; on failure to queue, calls back at once with -errno.
+  static void Start(AddonData* data, v8::Local<v8::Function> callback, std::shared_ptr<MappingCore> core,
+                    uint64_t offset, uint64_t length);
 
  private:
-  void Deliver(int status);
+  FlushWorker(AddonData* data, v8::Local<v8::Function> callback, std::shared_ptr<MappingCore> core,
+              uint64_t offset, uint64_t length);
+  static void Execute(uv_work_t* req);            // pool thread: touches no JS
+  static void Complete(uv_work_t* req, int status);  // JS thread
 
+  uv_work_t req_;
+  AddonData* data_;
+  v8::Global<v8::Function> callback_;
+  node::async_context async_context_;
   std::shared_ptr<MappingCore> core_;
   uint64_t offset_;
   uint64_t length_;

@@ -26,13 +26,6 @@ struct MapOptions {
 class MappingCore;
 using PersistFn = int (*)(MappingCore* m, uint64_t offset, uint64_t length);
 
-// Called when a core is unmapped, so the registry of live mappings can forget it.
-class MappingRegistry {
- public:
-  virtual ~MappingRegistry() = default;
-  virtual void Forget(MappingCore* core) = 0;
-};
-
 class MappingCore {
  public:
   ~MappingCore();
@@ -70,16 +63,18 @@ class MappingCore {
   bool InRange(uint64_t off, uint64_t len) const { return off <= length_ && len <= length_ - off; }
 
   // Lifetime. Pins are taken and dropped on the JS thread; the mutex serialises off-thread work
-  // (persistAsync) against the final munmap.
+  // (persistAsync) against the release. Releasing never munmaps: the source's pages are replaced
+  // in place by scratch memory and the address range goes to the quarantine (quarantine.h), so a
+  // raw pointer still held somewhere (Node's thread pool, a transferred view) never reaches
+  // another mapping or a freed page.
   bool mapped() const { return addr_ != nullptr; }
   bool closing() const { return closing_; }
   void Pin() { pins_++; }
-  void Unpin();                 // drops a pin; unmaps if closing and it was the last one
+  void Unpin();                 // drops a pin; releases if closing and it was the last one
   uint32_t pins() const { return pins_; }
-  void RequestClose();          // unmaps now, or when the last pin drops
-  void Unmap();                 // immediately (waits for an off-thread flush in progress)
+  void RequestClose();          // releases now, or when the last pin drops
+  void Unmap();                 // releases immediately (waits for an off-thread flush in progress)
   std::mutex& work_mutex() { return work_mutex_; }
-  void set_registry(MappingRegistry* r) { registry_ = r; }
 
   static int MsyncRange(MappingCore* m, uint64_t off, uint64_t len);
 
@@ -104,7 +99,6 @@ class MappingCore {
   bool closing_ = false;
   uint32_t pins_ = 0;
   std::mutex work_mutex_;
-  MappingRegistry* registry_ = nullptr;
 };
 
 // A durability tier and why.

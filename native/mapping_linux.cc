@@ -9,6 +9,7 @@
 #include "linux_compat.h"
 #include "mapping.h"
 #include "persist.h"
+#include "quarantine.h"
 
 // Raw block-device DAX query from Linux 4.5-4.6; an unknown command on current kernels.
 #define PMEM_BLKDAXGET _IO(0x12, 129)
@@ -293,13 +294,11 @@ void MappingCore::RequestClose() {
 void MappingCore::Unmap() {
   std::lock_guard<std::mutex> lock(work_mutex_);
   if (addr_ == nullptr) return;
-  munmap(reservation_, reservation_len_);
+  RetireRange(reservation_, reservation_len_);
   addr_ = nullptr;
   reservation_ = nullptr;
   CloseSource(&src_);
   closing_ = true;
-  if (registry_ != nullptr) registry_->Forget(this);
-  registry_ = nullptr;
 }
 
 }  // namespace pmem

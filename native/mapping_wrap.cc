@@ -1,186 +1,313 @@
 #include "mapping_wrap.h"
 
-#include "v8_direct.h"
+#include <errno.h>
+#include <math.h>
+
 #include "errors.h"
 #include "flush_worker.h"
-#include "macros.h"
-#include "mapping_fast_v8.h"
-#include "mapping_slot.h"
-#include "region_wrap.h"
+#include "js_object.h"
+#include "v8_compat.h"
 
 namespace pmem {
 namespace {
 
+using Info = v8::FunctionCallbackInfo<v8::Value>;
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
-// Arguments and the mapping of a bound call: one napi_get_cb_info, nothing allocated.
-template <size_t N>
-struct Call {
-  napi_value argv[N];
-  MappingSlot* slot;
-  Call(napi_env env, napi_callback_info info) {
-    size_t argc = N;
-    void* data = nullptr;
-    napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-    slot = static_cast<SlotRef*>(data)->get();
-  }
-};
+// The signature guarantees `this` is a MappingHandle instance, whose field is always set.
+// Internal fields of a handle: its state, and the mapped ArrayBuffer (held strongly, so the
+// buffer lives at least as long as the handle; views may keep it alive longer).
+constexpr int kStateField = 0;
+constexpr int kBufferField = 1;
 
-napi_value Status(napi_env env, double rc) {
-  napi_value v;
-  napi_create_double(env, rc, &v);
-  return v;
+inline MappingState* StateOf(const Info& info) {
+  return static_cast<MappingState*>(InternalPointer(info.This(), kStateField, PointerTag::kMappingHandle));
 }
 
-napi_value JsPersistAsync(napi_env env, napi_callback_info info) {
-  Call<3> c(env, info);
-  Napi::Env e(env);
-  Napi::Value cb(env, c.argv[2]);
-  if (!cb.IsFunction()) throw Napi::TypeError::New(e, "persistAsync needs a callback");
-  Napi::Function callback = cb.As<Napi::Function>();
+// A non-negative safe integer, without creating any JS object.
+inline bool Index(v8::Local<v8::Value> v, uint64_t* out) {
+  if (!v->IsNumber()) return false;
+  double d = v.As<v8::Number>()->Value();
+  if (!(d >= 0 && d <= kMaxSafeInteger) || d != floor(d)) return false;
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+inline void Return(const Info& info, double status) { info.GetReturnValue().Set(status); }
+
+// The bytes of a typed array argument of exactly this kind; false otherwise, or when its buffer
+// is detached (a detached view has length 0 and would otherwise read as an empty source).
+// Buffer() moves an on-heap array's bytes off-heap once; Data() is then stable.
+template <typename T>
+bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
+  if (!is_kind) return false;
+  v8::Local<v8::ArrayBufferView> view = v.As<v8::ArrayBufferView>();
+  *length = view->ByteLength() / sizeof(T);
+  if (*length == 0) {
+    *data = nullptr;
+    return !view->Buffer()->WasDetached();
+  }
+  *data = reinterpret_cast<T*>(static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset());
+  return true;
+}
+
+// Hot methods: numbers in, a status number out (>= 0 ok, -errno), nothing allocated, nothing thrown.
+
+void Flush(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  uint64_t off, len;
+  if (!Index(info[0], &off) || !Index(info[1], &len)) return Return(info, -EINVAL);
+  if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
+  Return(info, s->core->Flush(off, len));
+}
+
+void Drain(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  Return(info, s->core->Drain());
+}
+
+void Persist(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  uint64_t off, len;
+  if (!Index(info[0], &off) || !Index(info[1], &len)) return Return(info, -EINVAL);
+  if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
+  Return(info, s->core->Persist(off, len));
+}
+
+// persistExtents and coalesceExtents: (Float64Array pairs, count), a different core operation.
+template <int64_t (*Op)(MappingCore*, double*, size_t)>
+void Extents(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  double* pairs;
+  size_t length;
+  uint64_t n;
+  if (!ViewOf(info[0], info[0]->IsFloat64Array(), &pairs, &length) || !Index(info[1], &n) || n > length / 2)
+    return Return(info, -EINVAL);
+  Return(info, static_cast<double>(Op(s->core.get(), pairs, static_cast<size_t>(n))));
+}
+
+int64_t PersistOp(MappingCore* m, double* pairs, size_t count) { return m->PersistExtents(pairs, count); }
+int64_t CoalesceOp(MappingCore* m, double* pairs, size_t count) { return m->Coalesce(pairs, count); }
+
+void CopyPersist(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  uint64_t off;
+  char* data;
+  size_t len;
+  if (!Index(info[0], &off) || !ViewOf(info[1], info[1]->IsUint8Array(), &data, &len)) return Return(info, -EINVAL);
+  if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
+  int rc = s->core->CopyPersist(off, data, len);
+  Return(info, rc == 0 ? static_cast<double>(len) : rc);  // bytes copied
+}
+
+void FillPersist(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  uint64_t off, len, byte;
+  if (!Index(info[0], &off) || !Index(info[1], &len) || !Index(info[2], &byte) || byte > 255)
+    return Return(info, -EINVAL);
+  if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
+  Return(info, s->core->FillPersist(off, len, static_cast<int>(byte)));
+}
+
+// (offset, length, Uint8Array destination) -> 0 or -errno.
+void ReadSafe(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  uint64_t off, len;
+  char* dst;
+  size_t dst_len;
+  if (!Index(info[0], &off) || !Index(info[1], &len) || !ViewOf(info[2], info[2]->IsUint8Array(), &dst, &dst_len) ||
+      dst_len < len)
+    return Return(info, -EINVAL);
+  if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
+  Return(info, s->core->ReadSafe(off, len, dst));
+}
+
+void Pins(const Info& info) { Return(info, StateOf(info)->core->pins()); }
+
+// Cold methods.
+
+void Close(const Info& info) { StateOf(info)->Close(info.GetIsolate()); }
+
+void Buffer(const Info& info) {
+  MappingState* s = StateOf(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!s->usable()) {
+    Failure f;
+    PmemFail(&f, PmemCode::kClosed, s->core->source().path, "the mapping is closed");
+    return ThrowFailure(isolate, f);
+  }
+  info.GetReturnValue().Set(info.This()->GetInternalField(kBufferField).As<v8::Value>());
+}
+
+// (offset, length, callback(status)): the callback always runs later, on the JS thread.
+void PersistAsync(const Info& info) {
+  MappingState* s = StateOf(info);
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!info[2]->IsFunction()) return ThrowInvalidArg(isolate, "persistAsync needs a callback");
+  v8::Local<v8::Function> callback = info[2].As<v8::Function>();
   uint64_t off = 0, len = 0;
   int rc = 0;
-  if (!c.slot->usable()) {
+  if (!s->usable()) {
     rc = -EBADF;
-  } else if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) {
+  } else if (!Index(info[0], &off) || !Index(info[1], &len)) {
     rc = -EINVAL;
-  } else if (!c.slot->core->InRange(off, len)) {
+  } else if (!s->core->InRange(off, len)) {
     rc = -ERANGE;
   }
   if (rc != 0) {
-    callback.Call({Napi::Number::New(e, rc)});
-    return e.Undefined();
+    v8::Local<v8::Value> argv[] = {v8::Number::New(isolate, rc)};
+    // A throw from the callback stays pending and propagates to the caller.
+    if (callback->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), 1, argv).IsEmpty()) return;
+    return;
   }
-  (new FlushWorker(callback, c.slot->core, off, len))->Queue();  // AsyncWorker deletes itself
-  return e.Undefined();
+  FlushWorker::Start(s->data, callback, s->core, off, len);
 }
 
-napi_value JsReadSafe(napi_env env, napi_callback_info info) {
-  Call<3> c(env, info);
-  if (!c.slot->usable()) return Status(env, -EBADF);
-  uint64_t off, len;
-  if (!ReadIndex(env, c.argv[0], &off) || !ReadIndex(env, c.argv[1], &len)) return Status(env, -EINVAL);
-  bool is_typed = false;
-  if (napi_is_typedarray(env, c.argv[2], &is_typed) != napi_ok || !is_typed) return Status(env, -EINVAL);
-  napi_typedarray_type type;
-  size_t dst_len;
-  void* data;
-  if (napi_get_typedarray_info(env, c.argv[2], &type, &dst_len, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint8_array || dst_len < len)
-    return Status(env, -EINVAL);
-  if (!c.slot->core->InRange(off, len)) return Status(env, -ERANGE);
-  return Status(env, c.slot->core->ReadSafe(off, len, static_cast<char*>(data)));
+void MappingInfo(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  const MappingCore& core = *StateOf(info)->core;
+  const Source& src = core.source();
+  JsObject o(isolate);
+  o.Str("path", src.path)
+      .Str("kind", core.KindName())
+      .Num("length", static_cast<double>(core.length()))
+      .Num("offset", static_cast<double>(core.offset()))
+      .Num("sourceSize", static_cast<double>(src.size))
+      .Str("granularity", GranularityName(core.granularity()))
+      .Str("detectedGranularity", GranularityName(core.detected()))
+      .Str("granularityReason", core.reason())
+      .Bool("forced", core.forced())
+      .Bool("readOnly", core.read_only())
+      .Bool("mapSync", core.map_sync())
+      .Num("alignment", static_cast<double>(src.alignment))
+      .Num("flushUnit", static_cast<double>(core.flush_unit()))
+      .Set("region", RegionToJs(isolate, src.region));
+  info.GetReturnValue().Set(o.value());
 }
 
-napi_value JsBuffer(napi_env env, napi_callback_info info) {
-  Call<0> c(env, info);
-  if (c.slot->buffer == nullptr) {
-    Failure f;
-    PmemFail(&f, PmemCode::kClosed, c.slot->core->source().path, "the mapping is closed");
-    ThrowFailure(env, f);
-  }
-  napi_value value;
-  napi_get_reference_value(env, c.slot->buffer, &value);
-  return value;
-}
-
-napi_value JsInfo(napi_env env, napi_callback_info info) {
-  Call<0> c(env, info);
-  Napi::Env e(env);
-  Napi::Object o = Napi::Object::New(e);
-  const MappingCore& core = *c.slot->core;
-  const Source& s = core.source();
-  auto num = [&](uint64_t v) { return Napi::Number::New(e, static_cast<double>(v)); };
-  o.Set("path", s.path);
-  o.Set("kind", core.KindName());
-  o.Set("length", num(core.length()));
-  o.Set("offset", num(core.offset()));
-  o.Set("sourceSize", num(s.size));
-  o.Set("granularity", GranularityName(core.granularity()));
-  o.Set("detectedGranularity", GranularityName(core.detected()));
-  o.Set("granularityReason", core.reason());
-  o.Set("forced", core.forced());
-  o.Set("readOnly", core.read_only());
-  o.Set("mapSync", core.map_sync());
-  o.Set("alignment", num(s.alignment));
-  o.Set("flushUnit", num(core.flush_unit()));
-  o.Set("region", RegionToJs(e, s.region));
-  return o;
-}
-
-napi_value JsClose(napi_env env, napi_callback_info info) {
-  // The kernel's DAX teardown order: refuse new use, invalidate views, unmap once pins drop.
-  Call<0> c(env, info);
-  c.slot->Detach();
-  c.slot->core->RequestClose();
-  return nullptr;
-}
-
-napi_value JsPins(napi_env env, napi_callback_info info) {
-  Call<0> c(env, info);
-  return Status(env, c.slot->core->pins());
-}
-
-void FinalizeSlotRef(napi_env, void* data, void*) { delete static_cast<SlotRef*>(data); }
-
-// Wraps C++ exceptions from the cold callbacks (Napi::Error) into JS exceptions.
-template <napi_callback Fn>
-napi_value Guarded(napi_env env, napi_callback_info info) {
-  try {
-    return Fn(env, info);
-  } catch (const Napi::Error& error) {
-    error.ThrowAsJavaScriptException();
-    return nullptr;
-  }
-}
-
-struct MethodSpec {
+struct Method {
   const char* name;
-  napi_callback fn;
+  v8::FunctionCallback callback;
 };
 
-// Hot methods, built as plain V8 callbacks (mapping_fast_v8.cc).
-const char* const kFastMethods[] = {"flush", "drain", "persist", "persistExtents", "coalesceExtents", "copyPersist", "fillPersist"};
-
-// The others, through N-API.
-const MethodSpec kMethods[] = {
-    {"readSafe", JsReadSafe},
-    {"pins", JsPins},
-    {"close", JsClose},
-    {"persistAsync", Guarded<JsPersistAsync>},
-    {"buffer", Guarded<JsBuffer>},
-    {"info", Guarded<JsInfo>},
+const Method kMethods[] = {
+    {"flush", Flush},
+    {"drain", Drain},
+    {"persist", Persist},
+    {"persistExtents", Extents<PersistOp>},
+    {"coalesceExtents", Extents<CoalesceOp>},
+    {"copyPersist", CopyPersist},
+    {"fillPersist", FillPersist},
+    {"readSafe", ReadSafe},
+    {"pins", Pins},
+    {"close", Close},
+    {"buffer", Buffer},
+    {"persistAsync", PersistAsync},
+    {"info", MappingInfo},
 };
+
+// Only CreateMappingHandle may construct a handle: one made from JS would have no state.
+void Construct(const Info& info) {
+  auto* data = static_cast<AddonData*>(ExternalValue(info.Data(), PointerTag::kAddonData));
+  if (!data->constructing || !info.IsConstructCall()) {
+    Failure f;
+    PmemFail(&f, PmemCode::kInvalidArgType, "", "Illegal constructor: mapping handles are made by open()");
+    ThrowFailure(info.GetIsolate(), f);
+  }
+}
+
+void Release(MappingState* s) {
+  if (--s->owners > 0) return;
+  s->data->mappings.erase(s);
+  s->core->RequestClose();  // the core itself goes when in-flight work lets go of it
+  delete s;
+}
+
+void HandleCollected(const v8::WeakCallbackInfo<MappingState>& info) {
+  MappingState* s = info.GetParameter();
+  s->handle.Reset();
+  Release(s);
+}
+
+void BufferCollected(const v8::WeakCallbackInfo<MappingState>& info) {
+  MappingState* s = info.GetParameter();
+  s->buffer.Reset();
+  Release(s);
+}
 
 }  // namespace
 
-Napi::Object CreateMappingHandle(Napi::Env env, AddonData* data, std::shared_ptr<MappingCore> core) {
-  auto slot = std::make_shared<MappingSlot>();
-  slot->env = env;
-  // Always V8's own external ArrayBuffer: Node's napi_create_external_arraybuffer reports the
-  // mapping as external memory (GC pressure) and refuses more than 4 GiB.
-  Napi::ArrayBuffer buffer = MappedArrayBuffer(env, core->addr(), core->length());
-  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, buffer, 1, &slot->buffer), Napi::Object());
-  core->set_registry(data);
-  data->Remember(core.get());
-  slot->core = std::move(core);
+void MappingState::Close(v8::Isolate* isolate) {
+  if (!buffer.IsEmpty()) {
+    v8::HandleScope scope(isolate);
+    v8::Local<v8::ArrayBuffer> ab = buffer.Get(isolate);
+    // Fails only when the isolate is terminating; the release below happens regardless.
+    if (!ab->WasDetached()) (void)DetachWithKey(ab, data->detach_key.Get(isolate));
+  }
+  core->RequestClose();
+}
 
-  Napi::Object handle = Napi::Object::New(env);
-  auto bind = [&](const char* name, napi_callback cold) {
-    auto* ref = new SlotRef(slot);
-    napi_value fn;
-    napi_status st = cold == nullptr ? (CreateFastMethod(name, ref, &fn) ? napi_ok : napi_generic_failure)
-                                     : napi_create_function(env, name, NAPI_AUTO_LENGTH, cold, ref, &fn);
-    if (st == napi_ok) st = napi_add_finalizer(env, fn, ref, FinalizeSlotRef, nullptr, nullptr);
-    if (st != napi_ok) {
-      delete ref;
-      NAPI_THROW_IF_FAILED(env, st, );
-    }
-    handle.Set(name, Napi::Value(env, fn));
-  };
-  for (const char* name : kFastMethods) bind(name, nullptr);
-  for (const MethodSpec& m : kMethods) bind(m.name, m.fn);
-  handle.Freeze();
-  return handle;
+void MappingState::Teardown() {
+  core->Unmap();
+  handle.Reset();
+  buffer.Reset();
+}
+
+void InitMappingTemplate(v8::Isolate* isolate, AddonData* data) {
+  v8::Local<v8::FunctionTemplate> tpl =
+      v8::FunctionTemplate::New(isolate, Construct, NewExternal(isolate, data, PointerTag::kAddonData));
+  tpl->SetClassName(JsString(isolate, "MappingHandle"));
+  tpl->InstanceTemplate()->SetInternalFieldCount(2);
+  v8::Local<v8::Signature> signature = v8::Signature::New(isolate, tpl);
+  v8::Local<v8::ObjectTemplate> proto = tpl->PrototypeTemplate();
+  for (const Method& m : kMethods) {
+    v8::Local<v8::FunctionTemplate> fn =
+        v8::FunctionTemplate::New(isolate, m.callback, v8::Local<v8::Value>(), signature, 0,
+                                  v8::ConstructorBehavior::kThrow, v8::SideEffectType::kHasSideEffect);
+    proto->Set(JsString(isolate, m.name), fn, static_cast<v8::PropertyAttribute>(v8::ReadOnly | v8::DontDelete));
+  }
+  data->handle_template.Reset(isolate, tpl);
+}
+
+v8::MaybeLocal<v8::Object> CreateMappingHandle(v8::Isolate* isolate, AddonData* data, std::shared_ptr<MappingCore> core) {
+  v8::EscapableHandleScope scope(isolate);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Function> constructor;
+  v8::Local<v8::Object> handle;
+  data->constructing = true;
+  bool made = data->handle_template.Get(isolate)->GetFunction(context).ToLocal(&constructor) &&
+              constructor->NewInstance(context).ToLocal(&handle);
+  data->constructing = false;
+  if (!made) {
+    core->Unmap();
+    return v8::MaybeLocal<v8::Object>();
+  }
+  // The mapping owns the memory; V8 must never free it. With EmptyDeleter the backing store is
+  // not counted as external memory: a 64 GiB mapping would otherwise count as 64 GiB of
+  // allocations and force a full GC at every open().
+  std::unique_ptr<v8::BackingStore> store =
+      v8::ArrayBuffer::NewBackingStore(core->addr(), core->length(), v8::BackingStore::EmptyDeleter, nullptr);
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
+  SetDetachKey(buffer, data->detach_key.Get(isolate));
+
+  auto* s = new MappingState();
+  s->data = data;
+  s->core = std::move(core);
+  s->handle.Reset(isolate, handle);
+  s->handle.SetWeak(s, HandleCollected, v8::WeakCallbackType::kParameter);
+  s->buffer.Reset(isolate, buffer);
+  s->buffer.SetWeak(s, BufferCollected, v8::WeakCallbackType::kParameter);
+  data->mappings.insert(s);
+  SetInternalPointer(handle, kStateField, s, PointerTag::kMappingHandle);
+  handle->SetInternalField(kBufferField, buffer);
+  return scope.Escape(handle);
 }
 
 }  // namespace pmem

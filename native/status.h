@@ -15,6 +15,7 @@ enum class PmemCode {
   kLocked,         // flock conflict
   kOutOfRange,     // window beyond the source
   kInvalidArg,     // inconsistent options
+  kInvalidArgType, // an argument of the wrong type (the TS layer refuses these first)
   kClosed,         // use after close
 };
 
@@ -28,6 +29,7 @@ inline const char* PmemCodeName(PmemCode code) {
     case PmemCode::kLocked: return "ERR_PMEM_LOCKED";
     case PmemCode::kOutOfRange: return "ERR_OUT_OF_RANGE";
     case PmemCode::kInvalidArg: return "ERR_INVALID_ARG_VALUE";
+    case PmemCode::kInvalidArgType: return "ERR_INVALID_ARG_TYPE";
     case PmemCode::kClosed: return "ERR_PMEM_CLOSED";
   }
   return nullptr;

@@ -273,12 +273,17 @@ describe('the native persistExtents contract (the raw handle under persistDirty)
 
   it('wrong arguments and a closed handle are refused with a status, not a crash', () => {
     const h = rawHandle(16 * PAGE, 'cacheline');
-    const call = h.persistExtents as (...args: unknown[]) => number;
+    const call = (...args: unknown[]): number => (h.persistExtents as (...a: unknown[]) => number).apply(h, args);
     assert.equal(call(new Float64Array(4), 3), EINVAL, 'count beyond the array');
     assert.equal(call(new Float32Array(4), 1), EINVAL, 'not a Float64Array');
     assert.equal(call([0, 64], 1), EINVAL, 'a plain array');
     assert.equal(call(new Float64Array(4), -1), EINVAL);
     assert.equal(call(new Float64Array(4), 1.5), EINVAL);
+    // The methods are the handle class's: on any other receiver V8 refuses the call.
+    const unbound = h.persistExtents;
+    assert.throws(() => unbound(new Float64Array([0, 64]), 1), /Illegal invocation/);
+    assert.throws(() => h.persistExtents.call({}, new Float64Array([0, 64]), 1), /Illegal invocation/);
+    assert.throws(() => h.persist.call(Object.create(h), 0, 64), /Illegal invocation/);
     h.close();
     assert.equal(h.persistExtents(new Float64Array([0, 64]), 1), -9, 'EBADF once closed');
   });
