@@ -173,14 +173,18 @@ export interface ChildResult extends SpawnSyncReturns<string> {
 }
 
 /** Run `node [nodeArgs] script [args]` synchronously with a generous timeout. */
-export function runNode(script: string, args: string[] = [], opts: { nodeArgs?: string[]; timeout?: number; uid?: number; gid?: number; cwd?: string } = {}): ChildResult {
-  const r = spawnSync(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
+export function runNode(
+  script: string,
+  args: string[] = [],
+  opts: { nodeArgs?: string[]; timeout?: number; uid?: number; gid?: number; cwd?: string; env?: NodeJS.ProcessEnv; node?: string } = {},
+): ChildResult {
+  const r = spawnSync(opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
     encoding: 'utf8',
     timeout: opts.timeout ?? 30_000,
     cwd: opts.cwd ?? REPO_ROOT,
     uid: opts.uid,
     gid: opts.gid,
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: { ...(opts.env ?? process.env), NODE_OPTIONS: '' },
   });
   return Object.assign(r, { log: `--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}\n--- status ${r.status} signal ${r.signal} error ${r.error?.message ?? 'none'}` });
 }
