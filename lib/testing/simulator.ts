@@ -21,7 +21,6 @@
  * @internal
  */
 import type { MappingBackend, NativeMappingInfo } from '../binding';
-import { createMapping } from '../mapping';
 import type { Granularity } from '../types';
 
 /** Cache line size of the simulated CPU. */
@@ -572,73 +571,14 @@ function validNumber(v: number): boolean {
   return v >= 0 && v <= Number.MAX_SAFE_INTEGER && v === Math.floor(v);
 }
 
-/**
- * How a simulated mapping's buffer is detached at close. Node 20 has no ArrayBuffer.transfer():
- * - 'transfer': structuredClone with a transfer list moves the contents to a new buffer (no copy);
- * - 'resize': when the Mapping layer marks buffers untransferable (markAsUntransferable makes Node
- *   20 ignore them in transfer lists), buffers are allocated resizable and close() copies the
- *   contents out and resizes the buffer to 0: every view then reads as length 0, as if detached.
- *   Element access on resizable buffers is slower in V8, so this is the fallback.
- * Decided once, by probing what createMapping does to a buffer.
- */
-let detachMode: 'transfer' | 'resize' | undefined;
-
-function probeDetachMode(): 'transfer' | 'resize' {
-  if (detachMode === undefined) {
-    const ab = new ArrayBuffer(64);
-    const info = new SimulatedBackend(ab, 'cacheline', '<probe>', false, null).info();
-    const probe: MappingBackend = {
-      buffer: () => ab,
-      info: () => info,
-      flush: () => 0,
-      drain: () => 0,
-      persist: () => 0,
-      persistAsync: (_o, _l, cb) => cb(0),
-      persistExtents: () => 0,
-      coalesceExtents: () => 0,
-      copyPersist: () => 0,
-      fillPersist: () => 0,
-      close: () => {},
-      pins: () => 0,
-    };
-    const m = createMapping(probe, '<probe>');
-    try {
-      structuredClone(ab, { transfer: [ab] });
-    } catch {
-      // DataCloneError on Node versions that refuse untransferable buffers.
-    }
-    detachMode = ab.byteLength === 0 ? 'transfer' : 'resize';
-    m.close();
-  }
-  return detachMode;
-}
-
-/** A buffer a simulated mapping can detach at close. */
+/** A buffer a simulated mapping can detach at close (an ordinary ArrayBuffer). */
 export function allocDetachable(size: number): ArrayBuffer {
-  if (probeDetachMode() === 'transfer') return new ArrayBuffer(size);
-  const Ctor = ArrayBuffer as unknown as new (size: number, options: { maxByteLength: number }) => ArrayBuffer;
-  return new Ctor(size, { maxByteLength: size });
+  return new ArrayBuffer(size);
 }
 
-/** Detach `ab` (every view of it reads as length 0) and return a detachable buffer with its contents. */
+/** Detach `ab` (every view of it reads as length 0) and return a buffer with its contents (no copy). */
 export function detach(ab: ArrayBuffer): ArrayBuffer {
-  const r = ab as ArrayBuffer & { resizable?: boolean; resize?: (n: number) => void };
-  if (r.resizable === true && r.resize !== undefined) {
-    const out = allocDetachable(ab.byteLength);
-    new Uint8Array(out).set(new Uint8Array(ab));
-    r.resize(0);
-    return out;
-  }
-  try {
-    const out = structuredClone(ab, { transfer: [ab] });
-    if (ab.byteLength === 0) return out;
-  } catch {
-    // untransferable: fall through
-  }
-  // Could not detach (should not happen: allocDetachable chose the mode). Keep a copy.
-  const out = allocDetachable(ab.byteLength);
-  new Uint8Array(out).set(new Uint8Array(ab));
-  return out;
+  return (ab as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
 }
 
 const simulated = new WeakMap<object, SimulatedBackend>();
