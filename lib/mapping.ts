@@ -190,7 +190,7 @@ export class Mapping {
    * Copies data into the mapping at offset; with { persist: true } it is durable on return
    * (non-temporal stores for large copies, one fence). Returns the number of bytes written.
    */
-  write(offset: number, data: string | ArrayBufferView | ArrayBuffer, options?: WriteOptions): number {
+  write(offset: number, data: string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer, options?: WriteOptions): number {
     // Options first: a getter in them may close this mapping, which the check below must see.
     const persist = persistOption(options);
     if (this.#closed || this.readOnly) this.#writable('write');

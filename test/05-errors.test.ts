@@ -201,6 +201,77 @@ describe('method argument validation', () => {
     assert.ok(m.read(0, len).equals(before), 'a refused write changed the mapping');
   });
 
+  it('write: detached sources are ERR_INVALID_ARG_VALUE, never a silent 0-byte write', () => {
+    const before = m.read(0, 64);
+    const detachedBuffer = (): ArrayBuffer => {
+      const ab = new ArrayBuffer(16);
+      structuredClone(ab, { transfer: [ab] });
+      return ab;
+    };
+    for (const persist of [false, true]) {
+      throwsCode(() => m.write(0, detachedBuffer(), { persist }), VALUE, `detached ArrayBuffer, persist ${persist}`);
+      const u8 = new Uint8Array(new ArrayBuffer(16));
+      structuredClone(u8.buffer, { transfer: [u8.buffer] });
+      throwsCode(() => m.write(0, u8, { persist }), VALUE, `a Uint8Array whose buffer was detached later, persist ${persist}`);
+      const dv = new DataView(new ArrayBuffer(16));
+      structuredClone(dv.buffer, { transfer: [dv.buffer] });
+      throwsCode(() => m.write(0, dv, { persist }), VALUE, `DataView over a detached buffer, persist ${persist}`);
+      const f64 = new Float64Array(2);
+      structuredClone(f64.buffer, { transfer: [f64.buffer] });
+      throwsCode(() => m.write(0, f64, { persist }), VALUE, `Float64Array over a detached buffer, persist ${persist}`);
+    }
+    assert.ok(m.read(0, 64).equals(before));
+    // An empty source that is not detached is still a valid 0-byte write.
+    assert.equal(m.write(0, new Uint8Array(0)), 0);
+    assert.equal(m.write(0, new Uint8Array(0), { persist: true }), 0);
+  });
+
+  it('write: shared, resizable and growable sources copy their current bytes', () => {
+    for (const persist of [false, true]) {
+      const sab = new SharedArrayBuffer(32);
+      new Uint8Array(sab).fill(0x51);
+      assert.equal(m.write(64, sab, { persist }), 32);
+      assert.ok(m.read(64, 32).every((b) => b === 0x51), `SharedArrayBuffer, persist ${persist}`);
+      assert.equal(m.write(96, new Uint8Array(sab, 8, 8), { persist }), 8);
+      assert.ok(m.read(96, 8).every((b) => b === 0x51));
+      type Resizable = ArrayBuffer & { resize(n: number): void };
+      const Ctor = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+      const rab = new Ctor(16, { maxByteLength: 64 });
+      const tracking = new Uint8Array(rab); // length-tracking view
+      tracking.fill(0x52);
+      rab.resize(48);
+      tracking.fill(0x53, 16);
+      assert.equal(m.write(128, tracking, { persist }), 48, `length-tracking view after a grow, persist ${persist}`);
+      assert.ok(m.read(128, 16).every((b) => b === 0x52) && m.read(144, 32).every((b) => b === 0x53));
+      rab.resize(8);
+      assert.equal(m.write(192, rab, { persist }), 8, 'resizable buffer after a shrink');
+      type Growable = SharedArrayBuffer & { grow(n: number): void };
+      const GCtor = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Growable;
+      const gsab = new GCtor(8, { maxByteLength: 32 });
+      gsab.grow(24);
+      new Uint8Array(gsab).fill(0x54);
+      assert.equal(m.write(256, new Uint8Array(gsab), { persist }), 24);
+      assert.ok(m.read(256, 24).every((b) => b === 0x54));
+    }
+  });
+
+  it('write: an options getter that closes the mapping gives ERR_PMEM_CLOSED, and nothing is written', () => {
+    for (const persist of [false, true]) {
+      const f = freshPath(DIR);
+      makeFile(f, PAGE);
+      const victim = open(f);
+      const before = victim.read(0, 8);
+      const options = {
+        get persist() {
+          victim.close();
+          return persist;
+        },
+      };
+      throwsCode(() => victim.write(0, 'XXXXXXXX', options), CLOSED, `persist ${persist}`);
+      assert.ok(fs.readFileSync(f).subarray(0, 8).equals(before));
+    }
+  });
+
   it('write/fill options: must be an object with a boolean persist', () => {
     for (const o of ['yes', 1, true]) {
       throwsCode(() => m.write(0, 'x', o as never), TYPE, `write options ${String(o)}`);

@@ -204,6 +204,19 @@ describe('worker_threads', () => {
     m.close();
   });
 
+  it('a worker terminated in the middle of a loop of writes and persists: no crash, its lock released', async () => {
+    const file = freshPath(DIR);
+    fs.writeFileSync(file, Buffer.alloc(4 * MiB));
+    for (let round = 0; round < 5; round++) {
+      const w = startWorker({ file, offset: round * 4096, length: 64 * 1024, seed: round, lock: 'exclusive', end: 'loop' });
+      assert.ok(await w.report, 'the worker did not start its loop');
+      await new Promise((resolve) => setTimeout(resolve, 20 + round * 10));
+      await w.worker.terminate();
+      await w.exit;
+      open(file).close(); // the terminated worker released its lock
+    }
+  });
+
   it('many short-lived workers leave nothing behind', async () => {
     const file = freshPath(DIR);
     fs.writeFileSync(file, Buffer.alloc(16 * PAGE));
