@@ -20,9 +20,13 @@ function tail(text, lines = 12) {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
 
+// The ABI the addon was last built for: running the bench under another Node line rebuilds it.
+const BUILT_ABI = path.join(ALT_DIR, 'built-abi');
+
 function builtAddon() {
   const dir = path.join(PKG_DIR, 'build', 'Release');
-  return fs.existsSync(path.join(dir, 'mmap_io.node'));
+  if (!fs.existsSync(path.join(dir, 'mmap_io.node'))) return false;
+  return fs.existsSync(BUILT_ABI) && fs.readFileSync(BUILT_ABI, 'utf8').trim() === process.versions.modules;
 }
 
 function npm(args, cwd) {
@@ -39,7 +43,7 @@ function npm(args, cwd) {
 function loadMmapIo({ install }) {
   const name = PKG;
   if (!builtAddon()) {
-    if (!install) return { name, version: VERSION, error: 'not installed (run the full bench, or pass --alt, to install and build it)' };
+    if (!install) return { name, version: VERSION, error: `not built for this Node ABI (${process.versions.modules}): run the full bench, or pass --alt, to install and build it` };
     fs.mkdirSync(ALT_DIR, { recursive: true });
     fs.writeFileSync(LOG, '');
     fs.writeFileSync(
@@ -50,6 +54,7 @@ function loadMmapIo({ install }) {
     if (!r.ok) return { name, version: VERSION, error: `npm install failed:\n${tail(r.output)}` };
     // The package's own install step is `node-pre-gyp install --fallback-to-build`; build from source directly.
     r = npm(['run', 'build-addon', '--', '--build-from-source'], PKG_DIR);
+    if (r.ok) fs.writeFileSync(BUILT_ABI, `${process.versions.modules}\n`);
     if (!r.ok || !builtAddon()) return { name, version: VERSION, error: `native build failed (log: bench/.alt/build.log):\n${tail(r.output)}` };
   }
   try {
