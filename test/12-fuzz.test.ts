@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { FIXTURES, REPO_ROOT, SHM } from './helpers';
 
 const CHILD = path.join(FIXTURES, 'fuzz-child.js');
@@ -88,10 +88,6 @@ interface JobResult extends Job {
 }
 
 const running = new Set<ReturnType<typeof spawn>>();
-// A run interrupted in the middle must not leave children fuzzing on their own.
-process.once('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
 
 function runJob(job: Job): Promise<JobResult> {
   const started = Date.now();
@@ -184,17 +180,27 @@ function report(r: JobResult): string {
   ].join('\n');
 }
 
-describe('fuzzing: seeded random call sequences with hostile arguments (issue 11)', () => {
-  let shmDir: string;
-  let diskDir: string;
-  before(() => {
-    shmDir = runDir(SHM);
-    diskDir = runDir(os.tmpdir());
-  });
+// At the top level, as helpers' tmpDir() does: an after() registered inside a hook never runs.
+const SHM_DIR = runDir(SHM);
+const DISK_DIR = runDir(os.tmpdir());
 
+// A run interrupted in the middle (Ctrl-C, or the runner's SIGTERM on a timeout) must not leave
+// children fuzzing on their own, nor their files behind.
+function abort(signal: NodeJS.Signals): void {
+  for (const c of running) c.kill('SIGKILL');
+  for (const d of [SHM_DIR, DISK_DIR]) fs.rmSync(d, { recursive: true, force: true, maxRetries: 5 });
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+process.once('SIGINT', abort);
+process.once('SIGTERM', abort);
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+describe('fuzzing: seeded random call sequences with hostile arguments (issue 11)', () => {
   it(`${SEQUENCES} sequences in child processes: no signal, no uncoded error, the file equals its shadow`, { timeout: 30 * 60_000 }, async () => {
     assert.ok(fs.existsSync(CHILD), `the compiled fixture ${CHILD} is missing (npm run build:test)`);
-    const jobs = plan(shmDir, diskDir);
+    const jobs = plan(SHM_DIR, DISK_DIR);
     const started = Date.now();
     const results = await pool(jobs, CONCURRENCY);
     const wall = Date.now() - started;
