@@ -6,6 +6,7 @@
  */
 import type { MappingBackend, NativeMappingInfo, NativeRegionInfo } from './binding';
 import { writeFileSync } from 'node:fs';
+import { isArrayBuffer, isDataView, isSharedArrayBuffer, isTypedArray } from 'node:util/types';
 import {
   closedError,
   pmemSystemError,
@@ -191,20 +192,21 @@ export class Mapping {
    * (non-temporal stores for large copies, one fence). Returns the number of bytes written.
    */
   write(offset: number, data: string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer, options?: WriteOptions): number {
-    // Options first: a getter in them may close this mapping, which the check below must see.
-    const persist = persistOption(options);
     if (this.#closed || this.readOnly) this.#writable('write');
-    const src = data instanceof Uint8Array ? data : toBytes(data);
+    const persist = persistOption(options);
+    if (this.#closed) throw closedError(this.path); // an options getter closed it
+    // A real Uint8Array (a Proxy of one, or an object made from its prototype, is not a view).
+    const src = ArrayBuffer.isView(data) && data instanceof Uint8Array ? data : toBytes(data);
     if (persist) {
       // The backend checks offset and range itself and returns the bytes copied; the precise
       // argument error is worked out only on failure (reading byteLength here costs ~10 ns).
       const status = this.#backend.copyPersist(offset, src);
       if (status >= 0) return status;
       validateSource(src);
-      validateRange(offset, src.byteLength, this.length, 'offset', 'data.byteLength');
+      validateRange(offset, byteLengthOf(src), this.length, 'offset', 'data.byteLength');
       throw statusError(status, 'write', this.path);
     }
-    const n = src.byteLength;
+    const n = byteLengthOf(src);
     if (n === 0) validateSource(src);
     validateRange(offset, n, this.length, 'offset', 'data.byteLength');
     if (n !== 0) this.#view(offset, n).set(src);
@@ -217,6 +219,7 @@ export class Mapping {
     validateRange(offset, length, this.length);
     validateInteger(byte, 'byte', 255);
     const persist = persistOption(options);
+    if (this.#closed) throw closedError(this.path); // an options getter closed it
     if (length === 0) return;
     if (persist) {
       this.#check(this.#backend.fillPersist(offset, length, byte), 'fill');
@@ -389,32 +392,60 @@ export class Mapping {
 
 function persistOption(options: WriteOptions | undefined): boolean {
   if (options === undefined) return false;
-  // The common { persist: true|false } without a call into the validators.
-  if (options !== null && typeof options === 'object' && typeof options.persist === 'boolean') return options.persist;
-  const o = validateObject(options, 'options');
-  if (o.persist === undefined) return false;
-  if (typeof o.persist !== 'boolean') throw invalidArgType('options.persist', 'of type boolean', o.persist);
-  return o.persist;
+  // Inline for the common { persist: true|false }; `persist` is read once (it may be a getter).
+  if (options !== null && typeof options === 'object' && !Array.isArray(options)) {
+    const persist: unknown = options.persist;
+    if (typeof persist === 'boolean') return persist;
+    if (persist === undefined) return false;
+    throw invalidArgType('options.persist', 'of type boolean', persist);
+  }
+  validateObject(options, 'options'); // throws: not a plain object
+  return false;
+}
+
+// The typed array's own byteLength and buffer, not a property a caller may have shadowed.
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const byteLengthGetter = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'byteLength')!.get!;
+const bufferGetter = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'buffer')!.get!;
+function byteLengthOf(view: Uint8Array): number {
+  return byteLengthGetter.call(view) as number;
 }
 
 function isDetached(buffer: ArrayBufferLike): boolean {
-  return (buffer as { detached?: boolean }).detached === true; // SharedArrayBuffers never are
+  return isArrayBuffer(buffer) && arrayBufferDetached?.call(buffer) === true; // SharedArrayBuffers never are
 }
 
 /** A source whose buffer was detached reads as empty; say so instead of writing nothing. */
 function validateSource(src: Uint8Array): void {
-  if (isDetached(src.buffer)) throw invalidArgValue('data', src, 'must not be backed by a detached ArrayBuffer');
+  if (isDetached(bufferGetter.call(src) as ArrayBufferLike)) throw invalidArgValue('data', src, 'must not be backed by a detached ArrayBuffer');
 }
 
+const typedArrayByteOffset = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'byteOffset')!.get!;
+const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get!;
+const dataViewByteOffset = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteOffset')!.get!;
+const dataViewByteLength = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get!;
+const arrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get;
+
+/**
+ * The bytes of `data` as a Uint8Array, by brand checks and the built-in getters: a Proxy, an
+ * object made from a prototype, or a view with shadowed byteLength/buffer properties is refused or
+ * read for what it really is, never trusted.
+ */
 function toBytes(data: unknown): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) {
-    if (isDetached(data.buffer)) throw invalidArgValue('data', data, 'must not be backed by a detached ArrayBuffer');
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (isTypedArray(data) || isDataView(data)) {
+    const dv = isDataView(data);
+    const buffer = (dv ? dataViewBuffer : bufferGetter).call(data) as ArrayBufferLike;
+    if (isDetached(buffer)) throw invalidArgValue('data', data, 'must not be backed by a detached ArrayBuffer');
+    const offset = (dv ? dataViewByteOffset : typedArrayByteOffset).call(data) as number;
+    const length = (dv ? dataViewByteLength : byteLengthGetter).call(data) as number;
+    return new Uint8Array(buffer, offset, length);
   }
-  if (data instanceof ArrayBuffer && isDetached(data)) throw invalidArgValue('data', data, 'must not be a detached ArrayBuffer');
-  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  if (isArrayBuffer(data)) {
+    if (arrayBufferDetached?.call(data) === true) throw invalidArgValue('data', data, 'must not be a detached ArrayBuffer');
+    return new Uint8Array(data);
+  }
+  if (isSharedArrayBuffer(data)) return new Uint8Array(data);
   throw invalidArgType('data', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray or DataView', data);
 }
 
