@@ -325,11 +325,7 @@ void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, v8::Local<v8::Con
   data->cleanup_hook = node::AddEnvironmentCleanupHook(isolate, Cleanup, data);
 
   v8::Local<v8::External> external = NewExternal(isolate, data, PointerTag::kAddonData);
-  struct Function {
-    const char* name;
-    v8::FunctionCallback callback;
-  };
-  const Function functions[] = {
+  const NativeFunction functions[] = {
       {"open", Open},
       {"getDax", GetDaxJs},
       {"setDax", SetDaxJs},
@@ -340,7 +336,7 @@ void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, v8::Local<v8::Con
       {"quarantine", QuarantineJs},
       {"buildInfo", BuildInfoJs},
   };
-  for (const Function& f : functions) {
+  for (const NativeFunction& f : functions) {
     v8::Local<v8::Function> fn;
     v8::Local<v8::String> name = JsString(isolate, f.name);
     if (!v8::FunctionTemplate::New(isolate, f.callback, external)->GetFunction(context).ToLocal(&fn)) return;

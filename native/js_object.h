@@ -12,6 +12,12 @@ namespace pmem {
 
 v8::Local<v8::String> JsString(v8::Isolate* isolate, const std::string& s);
 
+// An entry of a table of native functions (the module's, and the MappingHandle's methods).
+struct NativeFunction {
+  const char* name;
+  v8::FunctionCallback callback;
+};
+
 class JsObject {
  public:
   explicit JsObject(v8::Isolate* isolate)

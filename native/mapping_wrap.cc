@@ -53,28 +53,21 @@ bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
 
 // Hot methods: numbers in, a status number out (>= 0 ok, -errno), nothing allocated, nothing thrown.
 
-void Flush(const Info& info) {
-  MappingState* s = StateOf(info);
-  if (!s->usable()) return Return(info, -EBADF);
-  uint64_t off, len;
-  if (!Index(info[0], &off) || !Index(info[1], &len)) return Return(info, -EINVAL);
-  if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
-  Return(info, s->core->Flush(off, len));
-}
-
 void Drain(const Info& info) {
   MappingState* s = StateOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   Return(info, s->core->Drain());
 }
 
-void Persist(const Info& info) {
+// flush and persist: (offset, length), a different core operation.
+template <int (MappingCore::*Op)(uint64_t, uint64_t)>
+void Range(const Info& info) {
   MappingState* s = StateOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   uint64_t off, len;
   if (!Index(info[0], &off) || !Index(info[1], &len)) return Return(info, -EINVAL);
   if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
-  Return(info, s->core->Persist(off, len));
+  Return(info, (s->core.get()->*Op)(off, len));
 }
 
 // persistExtents and coalesceExtents: (Float64Array pairs, count), a different core operation.
@@ -192,15 +185,10 @@ void MappingInfo(const Info& info) {
   info.GetReturnValue().Set(o.value());
 }
 
-struct Method {
-  const char* name;
-  v8::FunctionCallback callback;
-};
-
-const Method kMethods[] = {
-    {"flush", Flush},
+const NativeFunction kMethods[] = {
+    {"flush", Range<&MappingCore::Flush>},
     {"drain", Drain},
-    {"persist", Persist},
+    {"persist", Range<&MappingCore::Persist>},
     {"persistExtents", Extents<PersistOp>},
     {"coalesceExtents", Extents<CoalesceOp>},
     {"copyPersist", CopyPersist},
@@ -267,7 +255,7 @@ void InitMappingTemplate(v8::Isolate* isolate, AddonData* data) {
   tpl->InstanceTemplate()->SetInternalFieldCount(2);
   v8::Local<v8::Signature> signature = v8::Signature::New(isolate, tpl);
   v8::Local<v8::ObjectTemplate> proto = tpl->PrototypeTemplate();
-  for (const Method& m : kMethods) {
+  for (const NativeFunction& m : kMethods) {
     v8::Local<v8::FunctionTemplate> fn =
         v8::FunctionTemplate::New(isolate, m.callback, v8::Local<v8::Value>(), signature, 0,
                                   v8::ConstructorBehavior::kThrow, v8::SideEffectType::kHasSideEffect);

@@ -5,37 +5,17 @@
 
 static State g_state{1u << 20, 0};
 
-static inline napi_value Common(napi_env env, napi_callback_info cbinfo, State* s) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  double r = -EINVAL;
-  if (argc >= 2) {
-    double a, b;
-    if (napi_get_value_double(env, argv[0], &a) == napi_ok &&
-        napi_get_value_double(env, argv[1], &b) == napi_ok)
-      r = Op(s, a, b);
-  }
-  napi_value out;
-  napi_create_double(env, r, &out);
-  return out;
-}
-
-static napi_value Plain(napi_env env, napi_callback_info cbinfo) {
-  return Common(env, cbinfo, &g_state);
-}
-
-static napi_value Method(napi_env env, napi_callback_info cbinfo) {
+// The method reads its State from the function's data; the plain function has none.
+static napi_value Call(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 2;
   napi_value argv[2];
   void* data = nullptr;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  State* s = static_cast<State*>(data);
+  State* s = data != nullptr ? static_cast<State*>(data) : &g_state;
   double r = -EINVAL;
   if (argc >= 2) {
     double a, b;
-    if (napi_get_value_double(env, argv[0], &a) == napi_ok &&
-        napi_get_value_double(env, argv[1], &b) == napi_ok)
+    if (napi_get_value_double(env, argv[0], &a) == napi_ok && napi_get_value_double(env, argv[1], &b) == napi_ok)
       r = Op(s, a, b);
   }
   napi_value out;
@@ -51,11 +31,11 @@ static napi_value Calls(napi_env env, napi_callback_info) {
 
 NAPI_MODULE_INIT() {
   napi_value fn;
-  napi_create_function(env, "plain", NAPI_AUTO_LENGTH, Plain, nullptr, &fn);
+  napi_create_function(env, "plain", NAPI_AUTO_LENGTH, Call, nullptr, &fn);
   napi_set_named_property(env, exports, "plain", fn);
   napi_value obj;
   napi_create_object(env, &obj);
-  napi_create_function(env, "method", NAPI_AUTO_LENGTH, Method, &g_state, &fn);
+  napi_create_function(env, "method", NAPI_AUTO_LENGTH, Call, &g_state, &fn);
   napi_set_named_property(env, obj, "method", fn);
   napi_set_named_property(env, exports, "obj", obj);
   napi_create_function(env, "calls", NAPI_AUTO_LENGTH, Calls, nullptr, &fn);
