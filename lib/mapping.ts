@@ -244,6 +244,15 @@ export class Mapping {
 
   /** Makes [offset, offset + length) durable: flush + drain. Defaults to the whole mapping. */
   persist(offset = 0, length?: number): void {
+    // Fast path: the backend checks the integers and the range itself; the precise argument
+    // error is worked out only when it refuses (as write({ persist }) does). The status of a
+    // failed flush is thrown as it is, never retried: a second msync could hide an EIO.
+    if (!this.#closed && !this.readOnly && typeof length === 'number' && length > 0) {
+      const status = this.#backend.persist(offset, length);
+      if (status >= 0) return;
+      validateRange(offset, length, this.length);
+      throw statusError(status, this.granularity === 'page' ? 'msync' : 'persist', this.path);
+    }
     this.#writable('persist');
     const len = length === undefined ? this.#defaultLength(offset) : length;
     validateRange(offset, len, this.length);

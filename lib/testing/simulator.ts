@@ -442,7 +442,19 @@ export class SimulatedBackend implements MappingBackend {
   }
 
   persist(offset: number, length: number): number {
+    // As the native backend does: the Mapping relies on these checks for persist()'s fast path.
+    const status = this.checkRange(offset, length);
+    if (status !== 0) return status;
     this.persistRange('persist', offset, length);
+    return 0;
+  }
+
+  /** 0, or -EINVAL for a value that is not a non-negative safe integer, -ERANGE past the end. */
+  private checkRange(offset: unknown, length: unknown): number {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || (offset as number) < 0 || (length as number) < 0)
+      return -22; // EINVAL
+    const size = this.meta.length;
+    if ((offset as number) > size || (length as number) > size - (offset as number)) return -34; // ERANGE
     return 0;
   }
 
@@ -502,9 +514,8 @@ export class SimulatedBackend implements MappingBackend {
   copyPersist(offset: number, src: Uint8Array): number {
     const length = src.byteLength;
     // As the native backend does: the Mapping relies on these checks for write({ persist }).
-    if (!Number.isSafeInteger(offset) || offset < 0) return -22; // EINVAL
-    const size = this.meta.length;
-    if (offset > size || length > size - offset) return -34; // ERANGE
+    const status = this.checkRange(offset, length);
+    if (status !== 0) return status;
     if (length === 0) return 0;
     new Uint8Array(this.ab).set(src, offset);
     this.persistRange('write', offset, length);
