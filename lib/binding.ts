@@ -9,8 +9,8 @@
  * - hot calls take plain integers and return a status: >= 0 on success, -errno on failure; the TS layer
  *   turns a negative status into an error, so no JS object is created on the success path.
  */
-import { readFileSync } from 'node:fs';
-import { abiMismatch } from './errors';
+import { existsSync, readFileSync } from 'node:fs';
+import { abiMismatch, notBuilt } from './errors';
 import type { CpuInfo, DaxState, Granularity, LockMode, MappingKind } from './types';
 
 /** What the native core tells about a mapping once, at open. */
@@ -170,6 +170,21 @@ export interface BuildInfo {
 /** The build marker compiled into the addon (native/addon.cc), read from the file without loading it. */
 const BUILD_MARKER = /NODE_PMEM_BUILD abi=(\d+) node=([0-9A-Za-z.+-]+) arch=(\w+);/;
 
+interface Marker {
+  abi: number;
+  node: string;
+  arch: string;
+}
+
+function readMarker(file: string): Marker | null {
+  const m = BUILD_MARKER.exec(readFileSync(file).toString('latin1'));
+  return m === null ? null : { abi: Number(m[1]), node: m[2]!, arch: m[3]! };
+}
+
+function isForThisNode(marker: Marker | null): boolean {
+  return marker !== null && String(marker.abi) === process.versions.modules && marker.arch === process.arch;
+}
+
 /**
  * Loads the addon at `file` after checking, from its build marker, that it was built for this
  * Node's ABI. The addon talks to V8 directly, so a build for another Node line must never run:
@@ -177,15 +192,15 @@ const BUILD_MARKER = /NODE_PMEM_BUILD abi=(\d+) node=([0-9A-Za-z.+-]+) arch=(\w+
  * build that registers differently (an older node-pmem) or one whose symbols are missing.
  */
 export function loadNative(file: string): NativeBinding {
-  const marker = BUILD_MARKER.exec(readFileSync(file).toString('latin1'));
-  const running = `Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules}, ${process.arch})`;
-  if (marker === null || marker[1] !== process.versions.modules || marker[3] !== process.arch) {
-    const built = marker === null ? 'an older node-pmem (no build marker)' : `Node.js v${marker[2]} (NODE_MODULE_VERSION ${marker[1]}, ${marker[3]})`;
+  const marker = readMarker(file);
+  if (!isForThisNode(marker)) {
+    const running = `Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules}, ${process.arch})`;
+    const built = marker === null ? 'an older node-pmem (no build marker)' : `Node.js v${marker.node} (NODE_MODULE_VERSION ${marker.abi}, ${marker.arch})`;
     throw abiMismatch(
       `node-pmem's native addon '${file}' was built for ${built}, but this is ${running}. ` +
         'Run `npm rebuild node-pmem` to build it for this Node.js.',
       file,
-      marker === null ? null : { abi: Number(marker[1]), node: marker[2]!, arch: marker[3]! },
+      marker,
     );
   }
   const module = { exports: {} as NativeBinding };
@@ -193,6 +208,38 @@ export function loadNative(file: string): NativeBinding {
   return module.exports;
 }
 
-// `bindings` finds build/Release/pmem.node (or Debug) from the package root.
-const findAddon = require('bindings') as (options: { bindings: string; path: true }) => string;
-export const native = loadNative(findAddon({ bindings: 'pmem', path: true }));
+type Bindings = (options: { bindings: string; path: true; try: string[][]; module_root?: string }) => string;
+const bindings = require('bindings') as Bindings;
+
+/** Where `bindings` looks: a local node-gyp build first, then the binaries a packed node-pmem ships. */
+const SEARCH = [
+  [['module_root', 'build', 'Release', 'bindings'], ['module_root', 'build', 'Debug', 'bindings']],
+  [['module_root', 'lib', 'binding', 'nodePreGyp', 'bindings']],
+];
+
+/**
+ * The addon to load: the first one found that was built for this Node (a local build, or the
+ * package's prebuilt binary for this ABI), else the first found at all, which loadNative() then
+ * refuses with the versions it was built for. `root` is the package root (tests point it elsewhere).
+ */
+export function locateNative(root?: string): string {
+  const found: string[] = [];
+  for (const tries of SEARCH) {
+    try {
+      const file = bindings({ bindings: 'pmem', path: true, try: tries, ...(root === undefined ? {} : { module_root: root }) });
+      if (existsSync(file)) found.push(file); // require.resolve, under bindings, caches what it found once
+
+    } catch {
+      // not there: try the next place
+    }
+  }
+  const tag = `node-v${process.versions.modules}-${process.platform}-${process.arch}`;
+  if (found.length === 0)
+    throw notBuilt(
+      `node-pmem's native addon is not built for Node.js ${process.version} (${tag}), and the package has no prebuilt ` +
+        'binary for it. Run `npm rebuild node-pmem` (needs a C++ compiler, make and python3).',
+    );
+  return found.find((file) => isForThisNode(readMarker(file))) ?? found[0]!;
+}
+
+export const native = loadNative(locateNative());

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_PMEM_BADBLOCKS'
   | 'ERR_PMEM_REPLAY_MISMATCH'
   | 'ERR_PMEM_ABI_MISMATCH'
+  | 'ERR_PMEM_NOT_BUILT'
   | 'ERR_PMEM_UNTRANSFERABLE'
   | 'ERR_INVALID_STATE';
 
@@ -140,4 +141,9 @@ export function abiMismatch(
     running: { abi: Number(process.versions.modules), node: process.versions.node, arch: process.arch },
   });
   return error;
+}
+
+/** No addon at all: neither a local build nor a prebuilt binary for this Node (lib/binding.ts). */
+export function notBuilt(message: string): PmemError {
+  return pmemError('ERR_PMEM_NOT_BUILT', message);
 }

@@ -84,6 +84,23 @@ function otherNodes(): { node: string; version: string; abi: string }[] {
   return out;
 }
 
+/**
+ * A package root holding only this checkout's build (dist/, bindings, build/Release): what a
+ * checkout compiled under one line looks like to another line. (The checkout itself may also hold
+ * prebuilt binaries for every line in lib/binding/, which the other line would rightly load.)
+ */
+function buildOnlyPackage(): string {
+  const root = path.join(DIR, 'build-only');
+  if (fs.existsSync(root)) return root;
+  fs.mkdirSync(path.join(root, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
+  fs.cpSync(path.join(REPO_ROOT, 'dist'), path.join(root, 'dist'), { recursive: true });
+  for (const dep of ['bindings', 'file-uri-to-path'])
+    fs.cpSync(path.join(REPO_ROOT, 'node_modules', dep), path.join(root, 'node_modules', dep), { recursive: true });
+  fs.copyFileSync(ADDON, path.join(root, 'build', 'Release', 'pmem.node'));
+  return root;
+}
+
 describe('this build under the other Node lines', () => {
   const others = otherNodes();
   it('at least one other line is here to try (CI unpacks all three into .node-lines/)', (t) => {
@@ -91,7 +108,7 @@ describe('this build under the other Node lines', () => {
   });
   for (const other of others) {
     it(`Node ${other.version} refuses it through the package: a catchable ERR_PMEM_ABI_MISMATCH, no signal`, () => {
-      const script = `try { require(${JSON.stringify(REPO_ROOT)}).open; } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(3); }`;
+      const script = `try { require(${JSON.stringify(buildOnlyPackage())}).open; } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(3); }`;
       const r = spawnSync(other.node, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(r.signal, null, r.stderr);
       assert.equal(r.status, 3, `${r.stdout}\n${r.stderr}`);

@@ -1,0 +1,136 @@
+/**
+ * The package as a user gets it: a tarball with a prebuilt binary for this Node line, installed
+ * with --ignore-scripts into a new project, used with no compiler on PATH (only node's own
+ * directory), from CommonJS, from ESM and through the `node-pmem` command; and the install step
+ * (scripts/install.js), which uses that binary or says why it compiles.
+ *
+ * The tarball is packed from a staging copy of the package's `files`, with this checkout's build
+ * (build/Release/pmem.node) as the prebuilt binary of this line: `npm pack` of the checkout itself
+ * runs scripts/prebuild.sh for every line, which needs the registry and minutes.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { REPO_ROOT, tmpDir } from './helpers';
+
+const DIR = tmpDir();
+const TAG = `node-v${process.versions.modules}-${process.platform}-${process.arch}`;
+const NODE_DIR = path.dirname(process.execPath);
+
+/** Run with nothing on PATH but this node's directory: no compiler, no make, no python3. */
+function bare(args: string[], cwd: string): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; out: string } {
+  const r = spawnSync(process.execPath, args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { PATH: NODE_DIR, HOME: DIR, TMPDIR: DIR },
+  });
+  return Object.assign(r, { out: `${r.stdout}\n${r.stderr}` });
+}
+
+function run(cmd: string, args: string[], cwd: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A copy of what package.json's `files` ships, optionally with this line's binary in lib/binding/. */
+function stage(name: string, withBinary: boolean): string {
+  const dir = path.join(DIR, name);
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { files: string[] };
+  fs.mkdirSync(dir);
+  fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(dir, 'package.json'));
+  for (const entry of pkg.files) {
+    const from = path.join(REPO_ROOT, entry);
+    if (entry === 'lib/binding/' || !fs.existsSync(from)) continue;
+    fs.cpSync(from, path.join(dir, entry), { recursive: true });
+  }
+  if (withBinary) {
+    fs.mkdirSync(path.join(dir, 'lib', 'binding', TAG), { recursive: true });
+    fs.copyFileSync(path.join(REPO_ROOT, 'build', 'Release', 'pmem.node'), path.join(dir, 'lib', 'binding', TAG, 'pmem.node'));
+  }
+  return dir;
+}
+
+describe('the packed package, installed with --ignore-scripts, on a machine without a compiler', () => {
+  let project = '';
+  before(() => {
+    const staged = stage('stage', true);
+    const tarball = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', DIR], staged).trim().split('\n').pop()!;
+    project = path.join(DIR, 'consumer');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), '{ "name": "consumer", "private": true }\n');
+    run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', path.join(DIR, tarball)], project);
+  });
+
+  it(`the tarball carries this line's binary (lib/binding/${TAG}) and no build directory`, () => {
+    const installed = path.join(project, 'node_modules', 'node-pmem');
+    assert.ok(fs.existsSync(path.join(installed, 'lib', 'binding', TAG, 'pmem.node')));
+    assert.ok(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled');
+  });
+
+  it('require() works and maps a file', () => {
+    const f = path.join(DIR, 'cjs.bin');
+    const r = bare(['-e', `const p = require('node-pmem'); const m = p.open(${JSON.stringify(f)}, { create: true, size: 4096 });
+      m.write(0, 'cjs', { persist: true }); console.log(m.read(0, 3).toString(), m.granularity); m.close();`], project);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.stdout, /^cjs page$/m);
+  });
+
+  it('import works, node-pmem/testing too', () => {
+    const r = bare(['--input-type=module', '-e', `import { open, cpuInfo } from 'node-pmem'; import { createSimulatedMapping } from 'node-pmem/testing';
+      console.log(typeof open, typeof createSimulatedMapping, cpuInfo().arch);`], project);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.stdout, /^function function x86_64|^function function \w+/m);
+  });
+
+  it('the node-pmem command runs (info)', () => {
+    const r = bare([path.join(project, 'node_modules', '.bin', 'node-pmem'), 'info', DIR], project);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.stdout, /kind\s+directory/);
+  });
+
+  it('its install step finds the prebuilt binary and compiles nothing', () => {
+    const r = bare([path.join('node_modules', 'node-pmem', 'scripts', 'install.js')], project);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.stdout, new RegExp(`^node-pmem: using the prebuilt binary for Node\\.js ${process.version.replace(/\./g, '\\.')} \\(${TAG}\\)$`, 'm'));
+  });
+});
+
+describe('the install step without a prebuilt binary for this line', () => {
+  it('says in one line why it compiles, and fails plainly when node-gyp cannot run', () => {
+    const staged = stage('no-binary', false);
+    const r = bare([path.join(staged, 'scripts', 'install.js')], staged);
+    assert.match(r.stdout, new RegExp(`^node-pmem: no prebuilt binary for Node\\.js ${process.version.replace(/\./g, '\\.')} \\(${TAG}\\) here: compiling it with node-gyp \\(needs a C\\+\\+ compiler, make and python3\\)$`, 'm'));
+    assert.notEqual(r.status, 0, 'nothing could have been built');
+    assert.equal(r.signal, null);
+    assert.match(r.stderr, /could not run node-gyp/);
+  });
+
+  it('loading then says how to build it (ERR_PMEM_NOT_BUILT), not "Could not locate the bindings file"', () => {
+    const staged = stage('not-built', false);
+    fs.cpSync(path.join(REPO_ROOT, 'node_modules', 'bindings'), path.join(staged, 'node_modules', 'bindings'), { recursive: true });
+    fs.cpSync(path.join(REPO_ROOT, 'node_modules', 'file-uri-to-path'), path.join(staged, 'node_modules', 'file-uri-to-path'), { recursive: true });
+    const r = bare(['-e', `try { require('./'); } catch (e) { console.log(e.code); console.log(e.message); process.exit(3); }`], staged);
+    assert.equal(r.status, 3, r.out);
+    assert.match(r.stdout, /^ERR_PMEM_NOT_BUILT$/m);
+    assert.match(r.stdout, /npm rebuild node-pmem/);
+  });
+});
+
+describe('a local build for another line next to the right prebuilt binary', () => {
+  it('the prebuilt binary for this line is loaded', () => {
+    const staged = stage('stale-build', true);
+    const stale = fs.readFileSync(path.join(REPO_ROOT, 'build', 'Release', 'pmem.node'));
+    const at = stale.toString('latin1').indexOf(`NODE_PMEM_BUILD abi=${process.versions.modules} `);
+    stale.write(`NODE_PMEM_BUILD abi=${'9'.repeat(process.versions.modules.length)}`, at, 'latin1');
+    fs.mkdirSync(path.join(staged, 'build', 'Release'), { recursive: true });
+    fs.writeFileSync(path.join(staged, 'build', 'Release', 'pmem.node'), stale);
+    const { locateNative } = require(path.join(REPO_ROOT, 'dist', 'binding.js')) as typeof import('../lib/binding');
+    assert.equal(locateNative(staged), path.join(staged, 'lib', 'binding', TAG, 'pmem.node'));
+    fs.rmSync(path.join(staged, 'lib', 'binding'), { recursive: true });
+    assert.equal(locateNative(staged), path.join(staged, 'build', 'Release', 'pmem.node'), 'with nothing better, the stale build (refused when loaded)');
+  });
+});
