@@ -17,7 +17,16 @@ const pmem = require('node-pmem');
 const given = process.argv[2];
 const dramDir = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
 const target = given ?? path.join(dramDir, `node-pmem-demo-${process.pid}.pmem`);
-const isDevice = given !== undefined && given.startsWith('/dev/');
+// A device is what the path names, not where it sits: /dev/shm/x is a file to create.
+const isDevice = (() => {
+  if (given === undefined) return false;
+  try {
+    const st = fs.statSync(given);
+    return st.isBlockDevice() || st.isCharacterDevice();
+  } catch {
+    return false;
+  }
+})();
 
 if (given === undefined) {
   console.log('No persistent memory path given: using a DRAM-backed file (this is NOT persistent memory;');

@@ -6,6 +6,16 @@
 import { deviceInfo, type DeviceInfo } from './device-info';
 
 const USAGE = 'usage: node-pmem info [--json] <path...>';
+const HELP = `${USAGE}
+       node-pmem --help | --version
+
+info: what each path is (file, fsdax, devdax, block), how durable stores to it are (the tier, and why),
+its nd region, persistence domain and media health. --json prints the same as JSON.
+Exit status: 0 healthy, 1 a path could not be examined (or a usage error), 2 known bad blocks.`;
+
+function version(): string {
+  return (require('../package.json') as { version: string }).version;
+}
 
 function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -55,6 +65,14 @@ function rows(info: DeviceInfo): [string, string][] {
 
 export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number {
   const [command, ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help' || (command === 'info' && (rest.includes('--help') || rest.includes('-h')))) {
+    out(HELP);
+    return 0;
+  }
+  if (command === '--version' || command === '-v') {
+    out(version());
+    return 0;
+  }
   if (command !== 'info') {
     err(USAGE);
     return 1;

@@ -64,6 +64,33 @@ describe('open() argument validation', () => {
     assert.equal(fs.statSync(file).size, 8 * PAGE);
   });
 
+  it('unknown option keys are ERR_INVALID_ARG_VALUE naming the key and the closest known one; nothing is opened or created', () => {
+    const f = freshPath(DIR);
+    const fds = fdCount();
+    for (const [options, key, hint] of [
+      [{ creat: true, size: 4096 }, 'creat', 'create'],
+      [{ create: true, szie: 4096 }, 'szie', 'size'],
+      [{ readonly: true }, 'readonly', 'readOnly'],
+      [{ granularty: 'page' }, 'granularty', 'granularity'],
+      [{ create: true, size: 4096, persistent: true }, 'persistent', null],
+    ] as const) {
+      throwsCode(() => open(f, options as never), VALUE, key);
+      const e = (() => {
+        try {
+          open(f, options as never);
+        } catch (err) {
+          return err as Error;
+        }
+        return null;
+      })()!;
+      assert.match(e.message, new RegExp(`'options\\.${key}' is not an option of open\\(\\)`));
+      if (hint) assert.match(e.message, new RegExp(`did you mean '${hint}'`));
+      else assert.doesNotMatch(e.message, /did you mean/);
+      assert.ok(!fs.existsSync(f), `${key}: a file was created`);
+    }
+    assert.equal(fdCount(), fds);
+  });
+
   it('enum options: unknown values are ERR_INVALID_ARG_VALUE', () => {
     for (const g of ['x', 'Byte', 'cachelines', '']) throwsCode(() => open(file, { granularity: g as never }), VALUE, `granularity ${g}`);
     for (const l of ['x', 'Exclusive', 'write', '']) throwsCode(() => open(file, { lock: l as never }), VALUE, `lock ${l}`);

@@ -223,4 +223,19 @@ describe('node-pmem info', () => {
     assert.equal(cli(['info']).status, 1);
     assert.match(cli(['frobnicate']).stderr, /usage: node-pmem info/);
   });
+
+  it('--help and --version print to stdout and exit 0, as Node CLIs do', () => {
+    for (const args of [['--help'], ['-h'], ['help'], ['info', '--help']]) {
+      const r = cli(args);
+      assert.equal(r.status, 0, args.join(' '));
+      assert.match(r.stdout, /^usage: node-pmem info \[--json\] <path\.\.\.>$/m, args.join(' '));
+      assert.equal(r.stderr, '');
+    }
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const r = cli([flag]);
+      assert.equal(r.status, 0);
+      assert.equal(r.stdout.trim(), pkg.version);
+    }
+  });
 });

@@ -511,3 +511,14 @@ describe('kv: kill -9 a writer mid-loop, many times', () => {
     console.log(`# kill -9: ${ROUNDS} rounds, ${totalAcks} acknowledged ops, in-flight op landed in ${inFlightLanded} rounds, generation ${maxCompactions}`);
   });
 });
+
+describe('npm run demo', () => {
+  it('with a path under /dev that is not a device (/dev/shm/...) it creates the file and runs both parts', () => {
+    const target = path.join(DIR, 'demo-target');
+    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'examples', 'demo.js'), target], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /OK: the data came back after close and reopen/);
+    assert.doesNotMatch(r.stdout, /skipped on/, 'a file under /dev/shm was taken for a device');
+    assert.ok(fs.existsSync(target) && fs.existsSync(`${target}.kv`));
+  });
+});
