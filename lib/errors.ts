@@ -4,7 +4,7 @@
  * (with errno, syscall, path) for failed system calls. The native side builds the same shapes
  * for the errors it throws (native/errors_wrap.cc).
  */
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorMap } from 'node:util';
 import { inspect } from 'node:util';
 
 export type ErrorCode =
@@ -104,15 +104,18 @@ export function illegalConstructor(): TypeError {
   return withCode(new TypeError('Illegal constructor: mappings are made by open()'), 'ERR_ILLEGAL_CONSTRUCTOR');
 }
 
-/** A negative status from a hot native call (-errno) as a Node system error. */
+const systemErrors = getSystemErrorMap();
+// libuv words errno 95 for sockets ("operation not supported on socket"); on Linux it is also
+// EOPNOTSUPP, which is what file systems and mappings mean by it. native/errors_wrap.cc says the same.
+systemErrors.set(-95, ['ENOTSUP', 'operation not supported']);
+
+/**
+ * A negative status from a hot native call (-errno) as a Node system error, in Node's shape:
+ * "EIO: i/o error, pread '/mnt/pmem/f'", with code, errno, syscall and path.
+ */
 export function statusError(status: number, syscall: string, path: string): PmemError {
-  let name: string;
-  try {
-    name = getSystemErrorName(status);
-  } catch {
-    name = 'EIO';
-  }
-  const error = withCode(new Error(`${name}: ${syscall} failed on '${path}' (errno ${-status})`), name) as PmemError;
+  const [name, text] = systemErrors.get(status) ?? ['EIO', 'i/o error'];
+  const error = withCode(new Error(`${name}: ${text}, ${syscall} '${path}'`), name) as PmemError;
   error.errno = status;
   error.syscall = syscall;
   error.path = path;

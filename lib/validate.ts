@@ -23,7 +23,10 @@ export function validateRange(offset: unknown, length: unknown, total: number, o
     return;
   }
   validateInteger(offset, offsetName, total);
-  validateInteger(length, lengthName, total - (offset as number));
+  const room = total - (offset as number);
+  if (typeof length === 'number' && Number.isInteger(length) && length > room)
+    throw outOfRange(lengthName, `>= 0 && <= ${room} (${offsetName} ${offset as number} of a ${total}-byte mapping)`, length);
+  validateInteger(length, lengthName, room);
 }
 
 export function validateBoolean(value: unknown, name: string): boolean {

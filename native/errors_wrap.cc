@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <string.h>
 #include <uv.h>
 
@@ -7,6 +8,12 @@
 namespace pmem {
 
 const char* ErrnoName(int err) { return uv_err_name(-err); }
+
+namespace {
+// libuv words errno 95 for sockets ("operation not supported on socket"); on Linux it is also
+// EOPNOTSUPP, which is what file systems and mappings mean by it. lib/errors.ts says the same.
+const char* ErrnoText(int err) { return err == EOPNOTSUPP ? "operation not supported" : uv_strerror(-err); }
+}  // namespace
 
 const char* KernelErrnoName(int err) {
   const char* name = strerrorname_np(err);
@@ -35,7 +42,7 @@ v8::Local<v8::Value> MakeError(v8::Isolate* isolate, const Failure& f) {
   std::string message;
   if (pmem_code == nullptr) {
     // Node's system error shape: "ENOENT: no such file or directory, open '/x'"
-    message = std::string(ErrnoName(f.sys_errno)) + ": " + uv_strerror(-f.sys_errno) + ", " + f.syscall;
+    message = std::string(ErrnoName(f.sys_errno)) + ": " + ErrnoText(f.sys_errno) + ", " + f.syscall;
     if (!f.path.empty()) message += " '" + f.path + "'";
     if (!f.message.empty()) message += " (" + f.message + ")";
   } else {

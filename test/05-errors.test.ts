@@ -3,11 +3,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { open, getDax, setDax, liveMappings } from 'node-pmem';
 import {
   PAGE, tmpDir, freshPath, makeFile, throwsCode, throwsOrRejects, probeOpen, pattern, fdCount,
-  TYPE, VALUE, RANGE, CLOSED, READ_ONLY, Mapping,
+  TYPE, VALUE, RANGE, CLOSED, READ_ONLY, Mapping, REPO_ROOT,
 } from './helpers';
 
 const DIR = tmpDir();
@@ -537,5 +538,34 @@ describe('getDax / setDax argument validation', () => {
     for (const e of [undefined, null, 1, 'true', {}]) {
       throwsCode(() => setDax(file, e as never), TYPE, `setDax(file, ${String(e)})`);
     }
+  });
+});
+
+describe('messages that say what happened', () => {
+  it('a write past the end says the offset and the mapping size it was checked against', () => {
+    const f = freshPath(DIR);
+    const m = open(f, { create: true, size: 4096 });
+    try {
+      for (const persist of [false, true]) {
+        assert.throws(() => m.write(4090, '0123456789', { persist }), {
+          code: 'ERR_OUT_OF_RANGE',
+          message: 'The value of "data.byteLength" is out of range. It must be >= 0 && <= 6 (offset 4090 of a 4096-byte mapping). Received 10',
+        });
+      }
+      assert.throws(() => m.persist(4000, 200), { message: /<= 96 \(offset 4000 of a 4096-byte mapping\)\. Received 200$/ });
+    } finally {
+      m.close();
+    }
+  });
+});
+
+describe('system errors from hot calls', () => {
+  it("are in Node's shape: 'CODE: message, syscall \'path\'' with code, errno, syscall and path", () => {
+    const { statusError } = require(path.join(REPO_ROOT, 'dist', 'errors.js')) as typeof import('../lib/errors');
+    const eio = statusError(-5, 'pread', '/mnt/pmem/f');
+    assert.equal(eio.message, "EIO: i/o error, pread '/mnt/pmem/f'");
+    assert.deepEqual([eio.code, eio.errno, eio.syscall, eio.path], ['EIO', -5, 'pread', '/mnt/pmem/f']);
+    assert.equal(statusError(-95, 'msync', '/x').message, "ENOTSUP: operation not supported, msync '/x'");
+    assert.equal(statusError(-22, 'persist', '/x').message, "EINVAL: invalid argument, persist '/x'");
   });
 });

@@ -3,6 +3,7 @@
  * the runner down), moving the ArrayBuffer out of its mapping, and worker_threads.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -229,5 +230,21 @@ describe('worker_threads', () => {
     }
     assert.equal(liveMappings(), base);
     open(file).close();
+  });
+});
+
+describe('what an aborted test run leaves behind', () => {
+  it('is removed by the next run: dirs of dead test processes go, live ones stay', () => {
+    const { sweepStaleTestDirs } = require('./helpers') as typeof import('./helpers');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // has exited
+    const base = tmpDir();
+    const stale = path.join(base, `node-pmem-test-${dead}-abc123`);
+    const live = path.join(base, `node-pmem-test-${process.pid}-def456`);
+    const oldStyle = path.join(base, 'node-pmem-test-ghi789');
+    for (const d of [stale, live, oldStyle]) fs.mkdirSync(path.join(d, 'sub'), { recursive: true });
+    const hourAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(oldStyle, hourAgo, hourAgo);
+    assert.deepEqual(sweepStaleTestDirs([base]).sort(), [oldStyle, stale].sort());
+    assert.ok(fs.existsSync(live));
   });
 });

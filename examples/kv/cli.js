@@ -12,7 +12,7 @@
  *
  * Options (anywhere): --size <bytes|64M|1G> size of a new file (default 16M; `put` creates the file
  * if missing), --granularity auto|byte|cacheline|page (node-pmem's tier override).
- * Keys and values are taken as UTF-8 strings. Errors print `code: message` and exit 2.
+ * Keys and values are taken as UTF-8 strings. Errors print `code: message` (once) and exit 2.
  */
 const { open, KvStore } = require('./store.js');
 
@@ -117,6 +117,8 @@ function usage(code) {
 try {
   process.exitCode = main(process.argv.slice(2));
 } catch (e) {
-  console.error(`${e.code ?? e.name}: ${e.message}`);
+  // System errors already start with their code ("ENOENT: no such file..."); others get it in front.
+  const code = e.code ?? e.name;
+  console.error(e.message.startsWith(`${code}: `) ? e.message : `${code}: ${e.message}`);
   process.exitCode = 2;
 }

@@ -41,10 +41,52 @@ export const SHM = '/dev/shm';
  * file finishes (registered with node:test's after hook).
  */
 export function tmpDir(base: string = os.tmpdir()): string {
-  const dir = fs.mkdtempSync(path.join(base, 'node-pmem-test-'));
+  const dir = fs.mkdtempSync(path.join(base, `node-pmem-test-${process.pid}-`));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what an aborted run (kill, Ctrl-C, a crash) left behind: `node-pmem-test-<pid>-*`
+ * directories whose process is gone, and unnamed ones (from before the pid was in the name) older
+ * than an hour. Runs once when the helpers load; returns what it removed.
+ */
+export function sweepStaleTestDirs(bases: string[] = [os.tmpdir(), SHM]): string[] {
+  const removed: string[] = [];
+  for (const base of bases) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(base);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.startsWith('node-pmem-test-')) continue;
+      const dir = path.join(base, name);
+      const owner = /^node-pmem-test-(\d+)-/.exec(name);
+      let stale: boolean;
+      try {
+        stale = owner ? !alive(Number(owner[1])) : Date.now() - fs.statSync(dir).mtimeMs > 3600_000;
+      } catch {
+        continue;
+      }
+      if (!stale) continue;
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  return removed;
+}
+sweepStaleTestDirs();
 
 let counter = 0;
 /** A path that does not exist yet inside dir. */

@@ -423,6 +423,7 @@ describe('health: bad blocks through /sys/block/pmemN/badblocks', { skip: GUEST_
       assert.equal(m.mapSync, true);
       assert.deepEqual(m.badBlocks, bad);
       throwsCode(() => m.readSafe(badOffset, 4096), 'EIO');
+      assert.throws(() => m.readSafe(badOffset, 4096), /^Error: EIO: i\/o error, pread '/, "readSafe's EIO in Node's shape");
       throwsCode(() => m.readSafe(badOffset + 1000, 8), 'EIO');
       throwsCode(() => m.readSafe(badOffset - 10, 20), 'EIO');
       throwsCode(() => m.readSafe(0, FILE_SIZE), 'EIO');
