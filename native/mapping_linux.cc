@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -90,6 +91,11 @@ bool ValidateWindow(const Source& src, const MapOptions& o, uint64_t* length, Fa
     return PmemFail(f, PmemCode::kOutOfRange, path,
                     "window offset " + std::to_string(o.offset) + " + length " + std::to_string(len) +
                         " is beyond the end of '" + path + "' (" + std::to_string(src.size) + " bytes)");
+  if (len == 0 && src.size == 0 && (src.fs_magic == PROC_SUPER_MAGIC || src.fs_magic == SYSFS_MAGIC))
+    return PmemFail(f, PmemCode::kUnsupported, path,
+                    "'" + path + "' is on " + (src.fs_magic == PROC_SUPER_MAGIC ? "procfs" : "sysfs") +
+                        ": its contents are made when read and cannot be mapped (it reports 0 bytes); "
+                        "read it with fs.readFileSync instead");
   if (len == 0)
     return PmemFail(f, PmemCode::kEmpty, path,
                     "nothing to map: '" + path + "' has " + std::to_string(src.size) +

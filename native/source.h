@@ -30,6 +30,7 @@ struct Source {
   uint64_t size = 0;           // file size, BLKGETSIZE64, or device-dax size
   uint64_t alignment = 4096;   // page size, or device-dax align
   bool statx_dax = false;      // STATX_ATTR_DAX (regular files)
+  int64_t fs_magic = 0;        // fstatfs f_type of a regular file's file system (0: unknown)
   RegionInfo region;
   // Undo information, so a failed open changes nothing on disk.
   bool created = false;

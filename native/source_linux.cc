@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +95,9 @@ static bool SizeRegular(Source* src, const struct stat& st, const SourceOptions&
     src->size = static_cast<uint64_t>(o.size);
   }
   src->alignment = PageSize();
+  // The file system, for what to say about a file that cannot be mapped (procfs, sysfs).
+  struct statfs sfs;
+  if (fstatfs(src->fd, &sfs) == 0) src->fs_magic = static_cast<int64_t>(sfs.f_type);
   // STATX_ATTR_DAX: is the page cache bypassed for this inode right now?
   struct statx stx;
   if (statx(src->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0 &&

@@ -542,6 +542,17 @@ describe('getDax / setDax argument validation', () => {
 });
 
 describe('messages that say what happened', () => {
+  it('a /proc file is ERR_PMEM_UNSUPPORTED saying why, not "create it with a size"', () => {
+    for (const options of [{ readOnly: true }, {}]) {
+      assert.throws(() => open('/proc/self/status', options), (e: NodeJS.ErrnoException) => {
+        assert.equal(e.code, 'ERR_PMEM_UNSUPPORTED', e.message);
+        assert.match(e.message, /is on procfs: .*cannot be mapped .*fs\.readFileSync/);
+        assert.doesNotMatch(e.message, /create it with a size/);
+        return true;
+      });
+    }
+  });
+
   it('a write past the end says the offset and the mapping size it was checked against', () => {
     const f = freshPath(DIR);
     const m = open(f, { create: true, size: 4096 });
