@@ -425,8 +425,13 @@ function isDetached(buffer: ArrayBufferLike): boolean {
 }
 
 /** A source whose buffer was detached reads as empty; say so instead of writing nothing. */
+function refuseDetached(buffer: ArrayBufferLike, data: unknown): void {
+  if (isDetached(buffer))
+    throw invalidArgValue('data', data, buffer === data ? 'must not be a detached ArrayBuffer' : 'must not be backed by a detached ArrayBuffer');
+}
+
 function validateSource(src: Uint8Array): void {
-  if (isDetached(bufferGetter.call(src) as ArrayBufferLike)) throw invalidArgValue('data', src, 'must not be backed by a detached ArrayBuffer');
+  refuseDetached(bufferGetter.call(src) as ArrayBufferLike, src);
 }
 
 const typedArrayByteOffset = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'byteOffset')!.get!;
@@ -445,13 +450,13 @@ function toBytes(data: unknown): Uint8Array {
   if (isTypedArray(data) || isDataView(data)) {
     const dv = isDataView(data);
     const buffer = (dv ? dataViewBuffer : bufferGetter).call(data) as ArrayBufferLike;
-    if (isDetached(buffer)) throw invalidArgValue('data', data, 'must not be backed by a detached ArrayBuffer');
+    refuseDetached(buffer, data);
     const offset = (dv ? dataViewByteOffset : typedArrayByteOffset).call(data) as number;
     const length = (dv ? dataViewByteLength : byteLengthGetter).call(data) as number;
     return new Uint8Array(buffer, offset, length);
   }
   if (isArrayBuffer(data)) {
-    if (arrayBufferDetached?.call(data) === true) throw invalidArgValue('data', data, 'must not be a detached ArrayBuffer');
+    refuseDetached(data, data);
     return new Uint8Array(data);
   }
   if (isSharedArrayBuffer(data)) return new Uint8Array(data);

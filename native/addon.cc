@@ -45,10 +45,10 @@ void AddonData::BeginTeardown(void (*done)(void*), void* done_arg) {
     delete s;
   }
   mappings.clear();
-  FlushEnded(nullptr);
+  FlushEnded();
 }
 
-void AddonData::FlushEnded(FlushWorker*) {
+void AddonData::FlushEnded() {
   if (!tearing_down || !flushes.empty()) return;
   void (*done)(void*) = teardown_done;
   void* arg = teardown_done_arg;

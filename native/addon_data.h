@@ -30,7 +30,7 @@ struct AddonData {
   // Environment teardown: unmap everything, then (when no flush is in flight) free this.
   void BeginTeardown(void (*done)(void*), void* done_arg);
   // A flush finished while tearing down: the last one completes the teardown.
-  void FlushEnded(FlushWorker* worker);
+  void FlushEnded();
 };
 
 }  // namespace pmem

@@ -52,7 +52,7 @@ void FlushWorker::Complete(uv_work_t* req, int uv_status) {
   w->callback_.Reset();
   data->flushes.erase(w);
   delete w;
-  data->FlushEnded(nullptr);
+  data->FlushEnded();
 }
 
 }  // namespace pmem

@@ -3,9 +3,10 @@
 // signature so a call on any other receiver throws "Illegal invocation" instead of reaching memory.
 // The instance's internal field points at its MappingState.
 //
-// Why plain V8 and not N-API: the hot calls (persist, copyPersist, persistExtents...) are a few
-// tens of nanoseconds of work, and N-API's callback wrapper costs as much again on Node 26; and
-// only V8 can give the mapped ArrayBuffer a detach key. The price is a build per Node ABI, which
+// Why plain V8 and not N-API: the hot calls (persist, copyPersist, persistExtents...) do little
+// work, so the call itself is a large share of their cost and N-API's callback wrapper adds to it
+// (README.md, "Native boundary", has the numbers per line); and only V8 can give the mapped
+// ArrayBuffer a detach key. The price is a build per Node ABI, which
 // Node enforces at load (NODE_MODULE_VERSION), and lib/binding.ts turns into ERR_PMEM_ABI_MISMATCH.
 #pragma once
 #include <v8.h>
