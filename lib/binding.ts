@@ -228,7 +228,6 @@ export function locateNative(root?: string): string {
     try {
       const file = bindings({ bindings: 'pmem', path: true, try: tries, ...(root === undefined ? {} : { module_root: root }) });
       if (existsSync(file)) found.push(file); // require.resolve, under bindings, caches what it found once
-
     } catch {
       // not there: try the next place
     }
@@ -239,6 +238,8 @@ export function locateNative(root?: string): string {
       `node-pmem's native addon is not built for Node.js ${process.version} (${tag}), and the package has no prebuilt ` +
         'binary for it. Run `npm rebuild node-pmem` (needs a C++ compiler, make and python3).',
     );
+  // With one candidate, loadNative() alone reads its marker (the file is read once at startup).
+  if (found.length === 1) return found[0]!;
   return found.find((file) => isForThisNode(readMarker(file))) ?? found[0]!;
 }
 

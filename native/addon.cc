@@ -124,8 +124,6 @@ class OptionReader {
   bool ok_ = true;
 };
 
-constexpr double kMaxSafeInteger = 9007199254740991.0;
-
 void Open(const Info& info) {
   v8::Isolate* isolate = info.GetIsolate();
   std::string path;

@@ -10,6 +10,9 @@
 
 namespace pmem {
 
+// The largest integer a JS number holds exactly (2^53 - 1): the bound of every offset and length.
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
 v8::Local<v8::String> JsString(v8::Isolate* isolate, const std::string& s);
 
 // An entry of a table of native functions (the module's, and the MappingHandle's methods).

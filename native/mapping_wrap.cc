@@ -12,7 +12,6 @@ namespace pmem {
 namespace {
 
 using Info = v8::FunctionCallbackInfo<v8::Value>;
-constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
 // The signature guarantees `this` is a MappingHandle instance, whose field is always set.
 // Internal fields of a handle: its state, and the mapped ArrayBuffer (held strongly, so the
