@@ -13,8 +13,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const pmem = require('node-pmem');
+const { fromUser, forUser, commandLine } = require('./user-path.js');
 
-const given = process.argv[2];
+const given = process.argv[2] === undefined ? undefined : fromUser(process.argv[2]);
 const dramDir = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
 const target = given ?? path.join(dramDir, `node-pmem-demo-${process.pid}.pmem`);
 // A device is what the path names, not where it sits: /dev/shm/x is a file to create.
@@ -68,7 +69,7 @@ if (given === undefined) fs.unlinkSync(target);
 if (process.exitCode === undefined) {
   console.log('\n--- the example key-value store (examples/kv) ---\n');
   if (isDevice) {
-    console.log(`skipped on ${given}: the store needs a device of its own (run node examples/kv/demo.js <device>)`);
+    console.log(`skipped on ${given}: the store needs a device of its own (run ${commandLine(['node', forUser(path.join(__dirname, 'kv', 'demo.js'))])} <device>)`);
   } else {
     const kv = spawnSync(process.execPath, [path.join(__dirname, 'kv', 'demo.js'), ...(given === undefined ? [] : [`${given}.kv`])], {
       stdio: 'inherit',

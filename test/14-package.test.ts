@@ -36,16 +36,16 @@ function run(cmd: string, args: string[], cwd: string): string {
   return r.stdout;
 }
 
-/** A copy of what package.json's `files` ships, optionally with this line's binary in lib/binding/. */
+/** What `npm pack` of the checkout would ship, asked of npm itself (its `files` globs and rules). */
+const PACKED_FILES = (JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], REPO_ROOT)) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+
+/** A copy of what the package ships, lib/binding/ replaced by this line's binary or by nothing. */
 function stage(name: string, withBinary: boolean): string {
   const dir = path.join(DIR, name);
-  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { files: string[] };
-  fs.mkdirSync(dir);
-  fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(dir, 'package.json'));
-  for (const entry of pkg.files) {
-    const from = path.join(REPO_ROOT, entry);
-    if (entry === 'lib/binding/' || !fs.existsSync(from)) continue;
-    fs.cpSync(from, path.join(dir, entry), { recursive: true });
+  for (const file of PACKED_FILES) {
+    if (file.startsWith('lib/binding/')) continue;
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.copyFileSync(path.join(REPO_ROOT, file), path.join(dir, file));
   }
   if (withBinary) {
     fs.mkdirSync(path.join(dir, 'lib', 'binding', TAG), { recursive: true });
@@ -63,6 +63,10 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     fs.mkdirSync(project);
     fs.writeFileSync(path.join(project, 'package.json'), '{ "name": "consumer", "private": true }\n');
     run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', path.join(DIR, tarball)], project);
+    // Its types name @types/node as an optional peer: a TypeScript consumer has it installed.
+    for (const types of ['@types/node', 'undici-types']) {
+      fs.cpSync(path.join(REPO_ROOT, 'node_modules', types), path.join(project, 'node_modules', types), { recursive: true });
+    }
   });
 
   it(`the tarball carries this line's binary (lib/binding/${TAG}) and no build directory`, () => {
@@ -91,6 +95,68 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /kind\s+directory/);
   });
+
+  it('npx node-pmem info runs (npx and the shell it runs commands with beside node on PATH)', () => {
+    const tools = path.join(DIR, 'tools');
+    fs.mkdirSync(tools, { recursive: true });
+    for (const tool of ['npx', 'sh']) {
+      const at = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      assert.ok(at, `${tool} is installed`);
+      fs.symlinkSync(fs.realpathSync(at), path.join(tools, tool));
+    }
+    const r = spawnSync(path.join(tools, 'npx'), ['--offline', 'node-pmem', 'info', DIR], {
+      cwd: project,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { PATH: `${tools}:${NODE_DIR}`, HOME: DIR, TMPDIR: DIR, npm_config_cache: path.join(DIR, 'npm-cache') },
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /kind\s+directory/);
+  });
+
+  it('every source map it ships resolves to a file in the package', () => {
+    const installed = path.join(project, 'node_modules', 'node-pmem');
+    const maps = fs.readdirSync(path.join(installed, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.map'));
+    assert.ok(maps.length >= 20, `maps: ${maps.length}`);
+    for (const map of maps) {
+      const at = path.join(installed, 'dist', map);
+      const { sources } = JSON.parse(fs.readFileSync(at, 'utf8')) as { sources: string[] };
+      for (const source of sources) assert.ok(fs.existsSync(path.resolve(path.dirname(at), source)), `${map} -> ${source}`);
+    }
+  });
+
+  // Each resolution mode as a consumer project would configure it, with the file extensions it
+  // uses; the @ts-expect-error lines make the check fail if the types resolved to `any`.
+  const consumers: { resolution: string; module: string; files: string[] }[] = [
+    { resolution: 'node10', module: 'commonjs', files: ['consumer.ts'] },
+    { resolution: 'node16', module: 'node16', files: ['consumer.mts', 'consumer.cts'] },
+    { resolution: 'nodenext', module: 'nodenext', files: ['consumer.mts', 'consumer.cts'] },
+    { resolution: 'bundler', module: 'esnext', files: ['consumer.ts'] },
+  ];
+  for (const { resolution, module, files } of consumers) {
+    it(`a TypeScript consumer of both entry points typechecks under moduleResolution ${resolution}`, () => {
+      const dir = path.join(project, `ts-${resolution}`);
+      fs.mkdirSync(dir);
+      const source = `import { open, type Mapping } from 'node-pmem';
+import { crashTest, type CrashTestResult } from 'node-pmem/testing';
+const m: Mapping = open('/tmp/x', { create: true, size: 4096 });
+export const tier: 'byte' | 'cacheline' | 'page' = m.granularity;
+export const data: Buffer = m.read(0, 2);
+export const result: Promise<CrashTestResult> = crashTest({ size: 4096, workload: (sim) => sim.write(0, 'a'), recover: () => {} });
+// @ts-expect-error an option key that does not exist
+open('/tmp/x', { creat: true });
+// @ts-expect-error granularity is read-only
+m.granularity = 'byte';
+`;
+      for (const file of files) fs.writeFileSync(path.join(dir, file), source);
+      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { module, moduleResolution: resolution, target: 'es2022', strict: true, noEmit: true, skipLibCheck: false },
+        files,
+      }));
+      const r = bare([path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
+      assert.equal(r.status, 0, r.out);
+    });
+  }
 
   it('its install step finds the prebuilt binary and compiles nothing', () => {
     const r = bare([path.join('node_modules', 'node-pmem', 'scripts', 'install.js')], project);

@@ -522,4 +522,31 @@ describe('npm run demo', () => {
     assert.doesNotMatch(r.stdout, /skipped on/, 'a file under /dev/shm was taken for a device');
     assert.ok(fs.existsSync(target) && fs.existsSync(`${target}.kv`));
   });
+
+  it('takes a relative path from where `npm run demo` was typed, and prints commands that run there as shown', () => {
+    // npm runs the script in the package root and passes the directory it was typed in as INIT_CWD.
+    const userDir = fs.mkdtempSync(path.join(DIR, 'user-'));
+    const r = spawnSync(process.execPath, [path.join('examples', 'demo.js'), 'store'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, npm_lifecycle_event: 'demo', INIT_CWD: userDir },
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.ok(fs.existsSync(path.join(userDir, 'store.kv')), 'the store is where the user stands');
+    const shown = [...r.stdout.matchAll(/^\$ (.*)$/gm)].map((m) => m[1]!);
+    assert.ok(shown.length >= 5, r.stdout);
+    const get = shown.find((c) => / get greeting$/.test(c))!;
+    const expected = r.stdout.split('\n')[r.stdout.split('\n').indexOf(`$ ${get}`) + 1]!.trim();
+    for (const command of shown) {
+      const again = spawnSync('sh', ['-c', command], {
+        cwd: userDir,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` },
+      });
+      assert.equal(again.status, 0, `${command}\n${again.stdout}\n${again.stderr}`);
+      if (command === get) assert.equal(again.stdout.trim(), expected);
+    }
+  });
 });

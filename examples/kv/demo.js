@@ -16,15 +16,17 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+const { fromUser, forUser, commandLine } = require('../user-path.js');
+
 const CLI = path.join(__dirname, 'cli.js');
 const TORTURE = path.join(__dirname, 'torture.js');
-const given = process.argv[2];
+const given = process.argv[2] === undefined ? undefined : fromUser(process.argv[2]);
 const dramDir = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
 const target = given ?? path.join(dramDir, `node-pmem-kv-demo-${process.pid}.kv`);
 
 function cli(args, { quiet = false } = {}) {
-  const shown = ['node examples/kv/cli.js', path.basename(target), ...args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a))].join(' ');
-  console.log(`$ ${shown}`);
+  // Printed so that it runs as shown where the user stands (while the store exists).
+  console.log(`$ ${commandLine(['node', forUser(CLI), forUser(target), ...args])}`);
   const out = execFileSync(process.execPath, [CLI, target, ...args], { encoding: 'utf8' });
   if (!quiet) process.stdout.write(out.replace(/^(?=.)/gm, '  '));
   return out;
@@ -102,5 +104,8 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    if (given === undefined) fs.rmSync(target, { force: true });
+    if (given === undefined) {
+      fs.rmSync(target, { force: true });
+      console.log(`\n(removed ${target}; give the demo a path to keep the store and rerun the commands above)`);
+    }
   });

@@ -52,6 +52,7 @@
  *
  * @packageDocumentation
  */
+/// <reference types="node" preserve="true" />
 import { createMapping } from '../mapping';
 import type { Mapping } from '../mapping';
 import { invalidArgType } from '../errors';
