@@ -5,7 +5,7 @@
  *
  * Workload: an append log. Each transaction writes a 256-byte record (through a view), persists
  * it, then bumps the committed count in the header and persists that; it also keeps scratch
- * statistics in 16 lines it never persists (so every crash point has maybe-lines). Two recoveries:
+ * statistics in 16 lines it never persists (so every crash point has maybe-units). Two recoveries:
  * "trivial" (reads the header) measures the simulator itself; "log check" verifies every
  * committed record's checksum, like a real recovery; "mutating" writes to the image, which makes
  * the simulator build every image with a full copy instead of incrementally.
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
       const perSecond = r.imagesChecked / (r.timing.checkMs / 1000);
       console.log(
         `${granularity.padEnd(9)} ${name.padEnd(9)}: ${r.crashPoints} crash points, ${r.imagesChecked} images ` +
-          `(max ${r.maxMaybeLines} maybe-lines) | record ${r.timing.recordMs.toFixed(0)} ms ` +
+          `(max ${r.maxMaybeUnits} maybe-units) | record ${r.timing.recordMs.toFixed(0)} ms ` +
           `(${((r.timing.recordMs * 1000) / r.crashPoints).toFixed(0)} us/crash point) | ` +
           `check ${r.timing.checkMs.toFixed(0)} ms = ${perSecond.toFixed(0)} images/s`,
       );

@@ -74,7 +74,7 @@ describe('crashTest: the commit protocol', () => {
       });
       assert.deepEqual(result.failures, []);
       assert.equal(result.crashPoints, 3, 'two fences + the end');
-      assert.equal(result.unitSize, granularity === 'page' ? 4096 : 64);
+      assert.equal(result.unitSize, granularity === 'page' ? 512 : 8, 'tearing at words (sectors at page tier) by default');
       assert.ok(result.imagesChecked >= 3);
     });
   }
@@ -96,15 +96,15 @@ describe('crashTest: the commit protocol', () => {
     assert.ok(result.failures.length >= 2);
     const first = result.failures[0];
     assert.equal(first.crashPoint, 0);
-    assert.deepEqual(first.keptLines, [0]);
+    assert.deepEqual(first.keptUnits, [0]);
     assert.deepEqual(first.keptVariants, [0]);
     assert.equal(first.kind, 'all', 'the image where everything landed');
-    assert.equal(first.maybeLines, 1);
+    assert.equal(first.maybeUnits, 1);
     assert.match(first.operation, /fence #0: persist\(0, 4\)/);
     assert.match(first.message, /crash point 0 .*incomplete/);
     assert.match(String((first.error as Error).message), /incomplete/);
     // At crash point 1 the flag is durable: the image with no data landed fails too.
-    assert.ok(result.failures.some((f) => f.crashPoint === 1 && f.keptLines.length === 0));
+    assert.ok(result.failures.some((f) => f.crashPoint === 1 && f.keptUnits.length === 0));
     // Nothing after the data's fence fails.
     assert.ok(result.failures.every((f) => f.crashPoint <= 1));
   });
@@ -124,14 +124,15 @@ describe('crashTest: the commit protocol', () => {
     assert.equal(result.crashPoints, 2);
     assert.ok(result.failures.length > 0);
     assert.equal(result.failures[0].crashPoint, 0);
-    // A failing image at crash point 0 kept the flag and dropped some data line.
+    // A failing image at crash point 0 kept the flag's word and dropped some word of the data
+    // (words 8-39: lines 1-4).
     for (const f of result.failures.filter((x) => x.crashPoint === 0)) {
-      assert.ok(f.keptLines.includes(0));
-      assert.ok([1, 2, 3, 4].some((l) => !f.keptLines.includes(l)));
-      assert.equal(f.maybeLines, 5);
+      assert.ok(f.keptUnits.includes(0));
+      assert.ok(Array.from({ length: 32 }, (_, i) => 8 + i).some((w) => !f.keptUnits.includes(w)));
+      assert.equal(f.maybeUnits, 33);
     }
     // At the end the flag is durable and no data line is: the "none" extreme fails.
-    const end = result.failures.find((f) => f.crashPoint === 1 && f.keptLines.length === 0);
+    const end = result.failures.find((f) => f.crashPoint === 1 && f.keptUnits.length === 0);
     assert.ok(end, 'end-of-workload failure with nothing landed');
     assert.equal(end.operation, 'end of workload');
     assert.equal(end.kind, 'none');
@@ -272,11 +273,11 @@ describe('crashTest: the commit protocol', () => {
       maxFailures: 100,
     });
     assert.equal(bad.crashPoints, 3, 'two msyncs + the end');
-    assert.equal(bad.unitSize, 4096);
+    assert.equal(bad.unitSize, 512, 'sectors');
     assert.ok(bad.failures.length > 0);
     assert.equal(bad.failures[0].crashPoint, 0);
-    assert.ok(bad.failures.some((f) => f.crashPoint === 1 && f.keptLines.length === 0));
-    assert.ok(bad.failures.every((f) => f.keptLines.every((l) => l === 0 || l === 1)), 'units are pages');
+    assert.ok(bad.failures.some((f) => f.crashPoint === 1 && f.keptUnits.length === 0));
+    assert.ok(bad.failures.every((f) => f.keptUnits.every((l) => l * 512 < 2 * 4096)), 'only sectors of pages 0 and 1');
   });
 });
 
@@ -286,22 +287,22 @@ describe('crashTest: what is caught and how images are chosen', () => {
     const result = await crashTest({
       size: 4096,
       workload: (m) => {
-        m.bytes(128, 8).set([1, 2, 3, 4, 5, 6, 7, 8]); // line 2
-        m.drain(); // crash point 0: line 2 maybe
+        m.bytes(128, 8).set([1, 2, 3, 4, 5, 6, 7, 8]); // line 2, word 16
+        m.drain(); // crash point 0: word 16 maybe
         assert.deepEqual(unpersistedLines(m), [2]);
-        m.bytes()[200] = 5; // line 3
-        m.persist(128, 8); // crash point 1: lines 2 and 3 maybe, then line 2 durable
+        m.bytes()[200] = 5; // line 3, word 25
+        m.persist(128, 8); // crash point 1: words 16 and 25 maybe, then line 2 durable
         assert.deepEqual(unpersistedLines(m), [3]);
-        m.dataView(1000, 8).setFloat64(0, Math.PI); // line 15
-        new Uint32Array(m.buffer, 4000, 1)[0] = 7; // line 62, through the buffer getter
-      }, // crash point 2 (end): lines 3, 15 and 62 maybe
+        m.dataView(1000, 8).setFloat64(0, Math.PI); // line 15, word 125
+        new Uint32Array(m.buffer, 4000, 1)[0] = 7; // line 62, word 500, through the buffer getter
+      }, // crash point 2 (end): words 25, 125 and 500 maybe
       recover: (_image, ctx) => {
-        if (ctx.kind === 'all') seen[ctx.crashPoint] = ctx.keptLines;
+        if (ctx.kind === 'all') seen[ctx.crashPoint] = ctx.keptUnits;
       },
       imagesPerPoint: 0,
     });
     assert.equal(result.crashPoints, 3);
-    assert.deepEqual(seen, [[2], [2, 3], [3, 15, 62]]);
+    assert.deepEqual(seen, [[16], [16, 25], [25, 125, 500]]);
   });
 
   it('a line stored again after its flush may land with either content', async () => {
@@ -340,6 +341,7 @@ describe('crashTest: what is caught and how images are chosen', () => {
         set.add(`${ctx.kind}:${Buffer.from(image.subarray(0, 640)).toString('hex')}`);
       },
       imagesPerPoint: 8,
+      atomicUnit: 64, // whole lines: the counts below are of lines
     });
     assert.equal(result.crashPoints, 3);
     const p0 = [...images.get(0)!];
@@ -368,7 +370,7 @@ describe('crashTest: what is caught and how images are chosen', () => {
       recover,
       maxFailures: 1000,
     });
-    const strip = (fs: CrashFailure[]) => fs.map((f) => [f.crashPoint, f.kind, f.imageSeed, f.keptLines, f.imageHash]);
+    const strip = (fs: CrashFailure[]) => fs.map((f) => [f.crashPoint, f.kind, f.imageSeed, f.keptUnits, f.imageHash]);
     const a = await crashTest(opts(42));
     const b = await crashTest(opts(42));
     const c = await crashTest(opts(43));
@@ -426,7 +428,7 @@ describe('crashTest: what is caught and how images are chosen', () => {
         m.drain();
       },
       recover: (image, ctx) => {
-        const keptLine0 = ctx.keptLines.includes(0);
+        const keptLine0 = ctx.keptUnits.includes(0);
         assert.equal(image[0], keptLine0 ? 1 : 0, 'line 0 is what the image says');
         image[0] = 0xee;
       },
@@ -512,6 +514,180 @@ describe('crashTest: what is caught and how images are chosen', () => {
   });
 });
 
+describe('crashTest: torn lines, torn pages and kills', () => {
+  /** Line 0: a commit word (bytes 0-7) and 56 bytes of data in the same line, one persist for both. */
+  const sameLineCommit = (atomicUnit?: number): CrashTestOptions => ({
+    size: 4096,
+    ...(atomicUnit === undefined ? {} : { atomicUnit }),
+    workload: (m) => {
+      m.write(8, PAYLOAD.subarray(0, 56));
+      m.dataView(0, 8).setBigUint64(0, 1n, true);
+      m.persist(0, 64); // no fence between the data and its commit word: the line may land torn
+    },
+    recover: (image) => {
+      if (new DataView(image.buffer, image.byteOffset).getBigUint64(0, true) === 0n) return;
+      if (!Buffer.from(image.buffer, image.byteOffset + 8, 56).equals(PAYLOAD.subarray(0, 56))) throw new Error('committed, data torn');
+    },
+    maxFailures: 1000,
+  });
+
+  it('a commit word in the data\'s line without a fence: caught by word tearing (the default), missed by whole lines', async () => {
+    const torn = await crashTest(sameLineCommit());
+    assert.ok(torn.failures.length > 0, 'word tearing catches it');
+    assert.equal(torn.unitSize, 8);
+    const f = torn.failures[0];
+    assert.equal(f.crashPoint, 0);
+    assert.ok(f.keptUnits.includes(0) && f.keptUnits.length < 8, `the commit word landed, not all data words: ${f.keptUnits}`);
+    assert.match(f.message, /maybe-units/);
+    const whole = await crashTest(sameLineCommit(64));
+    assert.deepEqual(whole.failures, [], 'whole-line landing cannot see it');
+    assert.equal(whole.unitSize, 64);
+  });
+
+  it('torn images replay exactly (the same bytes, the same error)', async () => {
+    const torn = await crashTest(sameLineCommit());
+    for (const f of torn.failures.slice(0, 5)) {
+      await assert.rejects(replayFailure(sameLineCommit(), JSON.parse(JSON.stringify({ ...f, error: undefined }))), /data torn/);
+      const fixed = await replayFailure({ ...sameLineCommit(), recover: () => {} }, f);
+      assert.equal(fixed.imageHash, f.imageHash);
+    }
+  });
+
+  it('small sets of torn words are enumerated exhaustively', async () => {
+    const images = new Set<string>();
+    await crashTest({
+      size: 4096,
+      workload: (m) => {
+        m.bytes(0, 24).fill(0xee); // words 0, 1, 2 of line 0
+        m.drain();
+      },
+      recover: (image, ctx) => {
+        if (ctx.crashPoint === 0) images.add(Buffer.from(image.subarray(0, 24)).toString('hex'));
+      },
+      imagesPerPoint: 16,
+    });
+    assert.equal(images.size, 8, 'every subset of the three words');
+  });
+
+  /** A two-sector record: a magic word at the start of sector 0, its sequence number at the end of sector 1. */
+  const twoSectorRecord = (atomicUnit?: number): CrashTestOptions => ({
+    size: 8192,
+    granularity: 'page',
+    ...(atomicUnit === undefined ? {} : { atomicUnit }),
+    workload: (m) => {
+      const rec = Buffer.alloc(1024, 0x11);
+      rec.writeUInt32LE(0x52454331, 0); // 'REC1'
+      rec.writeUInt32LE(7, 1020);
+      m.write(0, rec);
+      m.persist(0, 1024); // msync: the page is written back, maybe torn at a sector
+    },
+    recover: (image) => {
+      const v = new DataView(image.buffer, image.byteOffset);
+      // The weak protocol: a record with its magic is taken as whole, with no checksum.
+      if (v.getUint32(0, true) === 0x52454331 && v.getUint32(1020, true) !== 7) throw new Error('record torn across sectors');
+    },
+    maxFailures: 100,
+  });
+
+  it('page tier: a two-sector record without a checksum is caught by sector tearing (the default), missed by whole pages', async () => {
+    const torn = await crashTest(twoSectorRecord());
+    assert.equal(torn.unitSize, 512);
+    assert.ok(torn.failures.length > 0, 'sector tearing catches it');
+    assert.deepEqual(torn.failures[0].keptUnits, [0], 'sector 0 landed, sector 1 did not');
+    const whole = await crashTest(twoSectorRecord(4096));
+    assert.deepEqual(whole.failures, [], 'a device that writes pages atomically (BTT) keeps it whole');
+  });
+
+  /**
+   * The subject of the kill test: a recovery step that applies a pending increment. Word 0 holds
+   * the state (bytes 0-3: 0 none, 1 pending, 2 in progress) and the counter (bytes 4-7); line 1
+   * the log entry it retires. The state and counter change in several stores, with a flush of the
+   * log line in between, and one fence at the end: at every fence word 0 goes from (pending, 10)
+   * to (none, 15) in one 8-byte piece, so no power failure can tear it. A kill can stop it between
+   * two stores, with "in progress" in the word, and a later recovery takes that as done.
+   */
+  const STATE = 0;
+  const COUNTER = 4;
+  const pendingImage = () => {
+    const b = Buffer.alloc(4096);
+    b.writeUInt32LE(1, STATE);
+    b.writeUInt32LE(10, COUNTER);
+    b.fill(0x55, 64, 128); // the log entry: +5
+    return b;
+  };
+  const recoveryStep = (m: Mapping) => {
+    const v = m.dataView(0, 8);
+    const state = v.getUint32(STATE, true);
+    if (state === 1) {
+      v.setUint32(STATE, 2, true); // in progress
+      m.bytes(64, 64).fill(0); // retire the log entry...
+      m.flush(64, 64); // ...flushed now, fenced with the rest
+      v.setUint32(COUNTER, v.getUint32(COUNTER, true) + 5, true);
+      v.setUint32(STATE, 0, true);
+      m.persist(0, 8);
+    } else if (state === 2) {
+      v.setUint32(STATE, 0, true); // the weak part: "in progress" is taken as done
+      m.persist(0, 8);
+    }
+  };
+  const rerunRecovery = (_image: Uint8Array, ctx: { open(): Mapping }) => {
+    const m = ctx.open();
+    recoveryStep(m);
+    const counter = m.dataView(COUNTER, 4).getUint32(0, true);
+    m.close();
+    if (counter !== 15) throw new Error(`counter ${counter} after recovery, not 15`);
+  };
+
+  it('a recovery that is not idempotent between its stores is caught by kill images, not by power-failure images', async () => {
+    const options: CrashTestOptions = { initialImage: pendingImage(), workload: recoveryStep, recover: rerunRecovery, maxFailures: 100 };
+    const power = await crashTest(options);
+    assert.deepEqual(power.failures.map((f) => f.message), [], 'at every fence word 0 lands whole, old or new');
+    assert.ok(power.imagesChecked > 2);
+    const kill = await crashTest({ ...options, crash: 'kill' });
+    assert.equal(kill.crash, 'kill');
+    assert.ok(kill.failures.length > 0, 'a kill between the stores keeps "in progress"');
+    const f = kill.failures[0];
+    assert.equal(f.crash, 'kill');
+    assert.equal(f.kind, 'kill');
+    assert.equal(f.cutAt, null);
+    assert.equal(f.operation, 'kill #1: before flush(64, 64)');
+    assert.match(f.message, /counter 10 after recovery/);
+    await assert.rejects(replayFailure({ ...options, crash: 'kill' }, JSON.parse(JSON.stringify({ ...f, error: undefined }))), /counter 10/);
+  });
+
+  it('kill images cut a write or fill after every byte (sampled when long), and keep stores made through views', async () => {
+    const cuts: number[] = [];
+    const viewsSeen: boolean[] = [];
+    const data = Buffer.from('0123456789abcdef');
+    const result = await crashTest({
+      size: 4096,
+      crash: 'kill',
+      workload: (m) => {
+        m.bytes(2048, 1)[0] = 0x77; // a view store, never persisted
+        m.write(0, data, { persist: true });
+        m.fill(100, 1000, 0xab, { persist: true });
+      },
+      recover: (image, ctx) => {
+        if (ctx.crashPoint > 0) viewsSeen.push(image[2048] === 0x77);
+        if (ctx.cutAt === null) return;
+        if (ctx.operation.includes('write(0')) {
+          cuts.push(ctx.cutAt);
+          assert.equal(Buffer.from(image.subarray(0, 16)).toString(), data.subarray(0, ctx.cutAt).toString() + '\0'.repeat(16 - ctx.cutAt));
+        } else {
+          assert.equal(image.subarray(100, 1100).filter((b) => b === 0xab).length, ctx.cutAt);
+          assert.equal(image[100 + ctx.cutAt - 1], 0xab);
+          assert.equal(image[100 + ctx.cutAt], 0);
+        }
+      },
+    });
+    assert.deepEqual(result.failures, []);
+    assert.deepEqual(cuts, Array.from({ length: 15 }, (_, i) => i + 1), 'every byte of a short write');
+    assert.ok(viewsSeen.length > 0 && viewsSeen.every(Boolean), 'the view store is in every image after the start: the first call comes after it');
+    // The kill points: the start, before write, before fill, the end; plus 15 cuts of the write and 16 sampled cuts of the fill.
+    assert.equal(result.imagesChecked, 4 + 15 + 16);
+  });
+});
+
 describe('replayFailure', () => {
   const brokenOptions = (log?: string[]): CrashTestOptions => ({
     size: 8192,
@@ -561,7 +737,7 @@ describe('replayFailure', () => {
 
   it('detects a workload that no longer reaches the same state', async () => {
     const result = await crashTest(brokenOptions());
-    const f = result.failures.find((x) => x.keptLines.length > 0)!;
+    const f = result.failures.find((x) => x.keptUnits.length > 0)!;
     const changed: CrashTestOptions = {
       ...brokenOptions(),
       workload: (m) => {
@@ -572,7 +748,7 @@ describe('replayFailure', () => {
     };
     await assert.rejects(replayFailure(changed, f), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
     await assert.rejects(replayFailure(brokenOptions(), { ...f, crashPoint: 99 }), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
-    await assert.rejects(replayFailure(brokenOptions(), { ...f, keptLines: [100] , keptVariants: [0] }), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
+    await assert.rejects(replayFailure(brokenOptions(), { ...f, keptUnits: [100] , keptVariants: [0] }), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
     await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 'x' } as never), TYPE);
   });
 });
@@ -719,6 +895,12 @@ describe('crashTest option validation', () => {
     await assert.rejects(crashTest({ ...base, maxFailures: 0 }), RANGE);
     await assert.rejects(crashTest({ ...base, initialImage: 'abc' as never }), TYPE);
     await assert.rejects(crashTest({ ...base, captureStacks: 1 as never }), TYPE);
+    await assert.rejects(crashTest({ ...base, crash: 'oom' as never }), VALUE);
+    await assert.rejects(crashTest({ ...base, atomicUnit: 4 }), RANGE);
+    await assert.rejects(crashTest({ ...base, atomicUnit: 128 }), RANGE, 'larger than a line');
+    await assert.rejects(crashTest({ ...base, atomicUnit: 24 }), VALUE);
+    await assert.rejects(crashTest({ ...base, granularity: 'page', atomicUnit: 8192 }), RANGE, 'larger than a page');
+    assert.equal((await crashTest({ ...base, granularity: 'page', atomicUnit: 8 })).unitSize, 8, 'pmem without BTT tears at words');
   });
 
   it('a workload with no fence still has the end crash point', async () => {

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { crashTest, currentCrashPoint, type CrashTestResult, type Mapping, type RecoverContext } from 'node-pmem/testing';
+import { crashTest, currentCrashPoint, type CrashKind, type CrashTestResult, type Mapping, type RecoverContext } from 'node-pmem/testing';
 
 // The example is plain JavaScript; from dist-test/test this reaches the repository's examples/kv.
 const KV_DIR = path.resolve(__dirname, '../../examples/kv');
@@ -24,6 +24,9 @@ type Op =
   | { type: 'batch'; ops: Op[] }
   | { type: 'compact' };
 type Model = Map<string, [Bytes, Bytes]>;
+
+/** Images checked by the KV crash tests of this file, in all. */
+let totalImages = 0;
 
 /** 8 KiB header + two 8 KiB regions: small enough that the workload compacts several times. */
 const SIZE = layout.DATA_OFFSET + 2 * 8192;
@@ -114,7 +117,13 @@ function kvCrashTest(
   granularity: 'cacheline' | 'byte' | 'page',
   imagesPerPoint: number,
   seed: number,
-  { broken = false, ops = script(), size = SIZE }: { broken?: boolean; ops?: Op[]; size?: number } = {},
+  {
+    broken = false,
+    ops = script(),
+    size = SIZE,
+    crash = 'power-failure',
+    atomicUnit,
+  }: { broken?: boolean; ops?: Op[]; size?: number; crash?: CrashKind; atomicUnit?: number } = {},
 ): Promise<{ result: CrashTestResult; rec: Recorded }> {
   const rec: Recorded = { ops, outcome: [], formatAck: -1, ackAt: [], states: [], compactions: 0 };
   const workload = (m: Mapping) => {
@@ -183,13 +192,24 @@ function kvCrashTest(
     const again = KvStore.fromMapping(ctx.open({ readOnly: true }));
     assert.ok(torture.sameState(again, model), 'writes made after recovery survive the next recovery');
   };
-  return crashTest({ size, granularity, workload, recover, imagesPerPoint, seed }).then((result) => ({ result, rec }));
+  return crashTest({ size, granularity, workload, recover, imagesPerPoint, seed, crash, ...(atomicUnit === undefined ? {} : { atomicUnit }) }).then(
+    (result) => ({ result, rec }),
+  );
 }
 
 describe('kv store under the crash simulator', () => {
-  for (const [granularity, images] of [['cacheline', 24], ['byte', 6], ['page', 8]] as const) {
-    it(`${granularity} tier: every crash point recovers to an acknowledged state and stays writable`, async () => {
-      const { result, rec } = await kvCrashTest(granularity, images, 0x4b56);
+  // Power failures tear lines at 8-byte words and pages at 512-byte sectors (the defaults); kills
+  // keep every store made before them.
+  const runs = [
+    { name: 'cacheline tier, torn words', granularity: 'cacheline', images: 48, crash: 'power-failure' },
+    { name: 'byte tier, torn words', granularity: 'byte', images: 24, crash: 'power-failure' },
+    { name: 'page tier, torn sectors', granularity: 'page', images: 24, crash: 'power-failure' },
+    { name: 'page tier, kill -9 images', granularity: 'page', images: 16, crash: 'kill' },
+    { name: 'cacheline tier, kill -9 images', granularity: 'cacheline', images: 16, crash: 'kill' },
+  ] as const;
+  for (const { name, granularity, images, crash } of runs) {
+    it(`${name}: every crash point recovers to an acknowledged state and stays writable`, async () => {
+      const { result, rec } = await kvCrashTest(granularity, images, 0x4b56, { crash });
       const first = result.failures[0];
       assert.equal(result.failures.length, 0, first ? `${first.message}\n${String((first.error as Error)?.stack ?? '')}` : '');
       // The workload did what it is meant to exercise.
@@ -197,23 +217,26 @@ describe('kv store under the crash simulator', () => {
       assert.ok(rec.outcome.filter((o) => o === 'ENOSPC').length >= 2, 'ENOSPC refusals happened');
       assert.ok(rec.ops.some((op, i) => op.type === 'batch' && rec.outcome[i] === 'ok'));
       assert.ok(result.crashPoints > rec.ops.length, `crash points: ${result.crashPoints}`);
-      assert.ok(result.imagesChecked > result.crashPoints, `images: ${result.imagesChecked}`);
+      assert.ok(result.imagesChecked >= result.crashPoints - result.duplicateCrashPoints, `images: ${result.imagesChecked}`);
+      assert.equal(result.unitSize, crash === 'kill' ? 1 : granularity === 'page' ? 512 : 8);
+      totalImages += result.imagesChecked;
       console.log(
-        `# kv crash test, ${granularity}: ${rec.ops.length} ops, ${rec.compactions} compactions, ` +
+        `# kv crash test, ${name}: ${rec.ops.length} ops, ${rec.compactions} compactions, ` +
           `${result.crashPoints} crash points (${result.duplicateCrashPoints} duplicates), ${result.imagesChecked} images, ` +
-          `max ${result.maxMaybeLines} maybe-lines, ${result.failures.length} failures`,
+          `max ${result.maxMaybeUnits} maybe-units, ${result.failures.length} failures`,
       );
     });
   }
 
   it('cacheline tier, multi-line records (0.5-3 KiB values): every crash point recovers', async () => {
     const { result, rec } = await kvCrashTest('cacheline', 24, 0x1a26e, { ops: largeScript(), size: LARGE_SIZE });
+    totalImages += result.imagesChecked;
     const first = result.failures[0];
     assert.equal(result.failures.length, 0, first ? `${first.message}\n${String((first.error as Error)?.stack ?? '')}` : '');
     assert.ok(rec.compactions >= 2, `compactions: ${rec.compactions}`);
     console.log(
       `# kv crash test, large values: ${rec.ops.length} ops, ${rec.compactions} compactions, ${result.crashPoints} crash points, ` +
-        `${result.imagesChecked} images, max ${result.maxMaybeLines} maybe-lines, ${result.failures.length} failures`,
+        `${result.imagesChecked} images, max ${result.maxMaybeUnits} maybe-units, ${result.failures.length} failures`,
     );
   });
 
@@ -221,5 +244,63 @@ describe('kv store under the crash simulator', () => {
     const { result } = await kvCrashTest('cacheline', 2, 1, { broken: true });
     assert.ok(result.failures.length > 0, 'the check must fail when persists are skipped');
     assert.match(String((result.failures[0].error as Error).message), /matches neither/);
+  });
+});
+
+describe('kv store: a crash or kill during the first format', () => {
+  // The format of a fresh store, then one put. At every crash point: a writable open with
+  // create: true succeeds (formatting again what a crash left half-formatted), and once the put
+  // was acknowledged it is there: a store that holds data is never formatted over.
+  const models = [
+    { name: 'torn words (cacheline)', granularity: 'cacheline', crash: 'power-failure' },
+    { name: 'torn words (byte)', granularity: 'byte', crash: 'power-failure' },
+    { name: 'torn sectors (page)', granularity: 'page', crash: 'power-failure' },
+    { name: 'kill images', granularity: 'page', crash: 'kill' },
+  ] as const;
+  for (const { name, granularity, crash } of models) {
+    it(`${name}: every image opens with create: true, and an acknowledged put is never formatted away`, async () => {
+      let putAck = -1;
+      let refusedReadOnly = 0;
+      const result = await crashTest({
+        size: SIZE,
+        granularity,
+        crash,
+        imagesPerPoint: 256,
+        workload: (m) => {
+          const store = KvStore.fromMapping(m, { create: true, storeId: 0x6b76 });
+          store.put('k', 'v');
+          putAck = currentCrashPoint(m);
+          store.close();
+        },
+        recover: (_image, ctx) => {
+          const ro = ctx.open({ readOnly: true });
+          try {
+            KvStore.fromMapping(ro).close();
+          } catch (e) {
+            assert.equal((e as NodeJS.ErrnoException).code, 'ERR_KV_NOT_A_STORE', (e as Error).message);
+            assert.match((e as Error).message, /is empty \(all zeros\)|holds only an interrupted format/);
+            refusedReadOnly++;
+          }
+          ro.close();
+          const w = ctx.open();
+          const store = KvStore.fromMapping(w, { create: true });
+          if (ctx.crashPoint >= putAck) assert.equal(store.get('k'), 'v', 'the acknowledged put survives');
+          store.put('after', 'crash');
+          store.close();
+          w.close();
+          const again = KvStore.fromMapping(ctx.open({ readOnly: true }));
+          assert.equal(again.get('after'), 'crash');
+        },
+      });
+      const first = result.failures[0];
+      assert.equal(result.failures.length, 0, first ? `${first.message}\n${String((first.error as Error)?.stack ?? '')}` : '');
+      assert.ok(refusedReadOnly > 0, 'some images are not a store yet');
+      totalImages += result.imagesChecked;
+    });
+  }
+
+  it(`the KV crash tests of this file checked at least 10,000 images`, () => {
+    console.log(`# kv crash tests: ${totalImages} images in all`);
+    assert.ok(totalImages >= 10_000, `${totalImages} images`);
   });
 });

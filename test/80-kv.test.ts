@@ -280,6 +280,55 @@ describe('kv: what is not a store is refused, not repaired', () => {
     s.close();
   });
 
+  it('a file a crash left half-formatted (the magic and nothing else): refused read-only, formatted with create', () => {
+    // The reproduction of issue 13: a kill between the header's magic and its checksum bricked it.
+    const file = freshPath(DIR, 'half');
+    const b = Buffer.alloc(64 * 1024);
+    kv.layout.MAGIC.copy(b, 0);
+    fs.writeFileSync(file, b);
+    throwsCode(() => kv.open(file), { code: 'ERR_KV_NOT_A_STORE', message: /holds only an interrupted format.*create: true/ });
+    throwsCode(() => kv.open(file, { create: true, readOnly: true }), { code: 'ERR_KV_NOT_A_STORE', message: /interrupted format/ });
+    const s = kv.open(file, { create: true, size: 65536 });
+    s.put('a', 'b');
+    s.close();
+    const again = kv.open(file);
+    assert.equal(again.get('a'), 'b');
+    again.close();
+  });
+
+  it('any subset of the format\'s header words is an interrupted format; a word of something else is not', () => {
+    const file = freshPath(DIR, 'words');
+    const s = kv.open(file, { create: true, size: kv.MIN_SIZE });
+    s.close();
+    const header = fs.readFileSync(file).subarray(0, 64);
+    for (let mask = 1; mask < 255; mask += 17) {
+      const b = Buffer.alloc(kv.MIN_SIZE);
+      for (let w = 0; w < 8; w++) if (mask & (1 << w)) header.copy(b, w * 8, w * 8, w * 8 + 8);
+      fs.writeFileSync(file, b);
+      const again = kv.open(file, { create: true });
+      assert.equal(again.count, 0, `mask ${mask}`);
+      again.close();
+    }
+    const foreign = Buffer.alloc(kv.MIN_SIZE);
+    header.copy(foreign, 0, 0, 32); // the first half of a header...
+    foreign.writeUInt32LE(0xdeadbeef, 40); // ...and a region size the format would not write
+    fs.writeFileSync(file, foreign);
+    throwsCode(() => kv.open(file, { create: true }), { code: 'ERR_KV_CORRUPT', message: /both header copies fail/ });
+    assert.ok(fs.readFileSync(file).equals(foreign), 'untouched');
+  });
+
+  it('a store whose both header copies are torn is refused, never formatted over, when it holds data', () => {
+    const { file, store } = fresh(kv.MIN_SIZE * 4);
+    store.put('kept', 'data');
+    store.close();
+    const m = pmemOpen(file);
+    m.fill(60, 4, 0xff, { persist: true }); // copy 0's checksum; copy 1 was never written
+    m.close();
+    const before = sha(file);
+    throwsCode(() => kv.open(file, { create: true }), { code: 'ERR_KV_CORRUPT', message: /both header copies fail/ });
+    assert.equal(sha(file), before);
+  });
+
   it('a store formatted over an old one never shows the old log', () => {
     const { file, store } = fresh(kv.MIN_SIZE * 4);
     store.put('first', 'same');

@@ -303,16 +303,18 @@ class KvStore {
     const slots = SLOT_OFFSETS.map((at) => this.#slot(at));
     const valid = slots.filter((s) => s !== null && s !== 'torn');
     if (valid.length === 0) {
-      if (slots.includes('torn')) {
-        throw kvError('ERR_KV_CORRUPT', `${this.#where()}: both header copies fail their checksum; refusing to guess`);
-      }
-      if (!isZero(b, 0, DATA_OFFSET)) {
+      const empty = isZero(b, 0, DATA_OFFSET);
+      if (!empty && !this.#formatInterrupted()) {
+        if (slots.includes('torn')) {
+          throw kvError('ERR_KV_CORRUPT', `${this.#where()}: both header copies fail their checksum; refusing to guess`);
+        }
         throw kvError('ERR_KV_NOT_A_STORE', `${this.#where()} is not a node-pmem kv store (no store header); refusing to touch it`);
       }
+      const what = empty ? 'is empty (all zeros)' : 'holds only an interrupted format (part of a header, nothing else written)';
       if (!create) {
-        throw kvError('ERR_KV_NOT_A_STORE', `${this.#where()} is empty (all zeros), not a kv store; open it with { create: true } to format it`);
+        throw kvError('ERR_KV_NOT_A_STORE', `${this.#where()} ${what}, not a kv store; open it with { create: true } to format it`);
       }
-      if (this.#readOnly) throw kvError('ERR_KV_READ_ONLY', `${this.#where()} is empty and opened read-only: cannot format it`);
+      if (this.#readOnly) throw kvError('ERR_KV_READ_ONLY', `${this.#where()} ${what} and is opened read-only: cannot format it`);
       return this.#format(storeId);
     }
     const h = valid.length === 2 && valid[1].generation > valid[0].generation ? valid[1] : valid[0];
@@ -341,35 +343,44 @@ class KvStore {
     return h;
   }
 
-  #format(storeId) {
+  /** The header a format of this mapping writes, with store id `id`. */
+  #freshHeader(id) {
     const length = this.#b.length;
     const regionSize = Math.floor((length - DATA_OFFSET) / 2 / 64) * 64;
-    const id = storeId ?? (randomBytes(4).readUInt32LE(0) || 1);
     // Sequence numbers start at a point derived from the store id: records of an earlier store in
     // the same file carry unrelated numbers and never pass for this store's next record.
     const firstSeq = seedOf(id, 0xffffffff);
-    const h = { version: VERSION, generation: 0, active: 0, seed: seedOf(id, 0), firstSeq, storeId: id, dataOffset: DATA_OFFSET, regionSize, length };
+    return { version: VERSION, generation: 0, active: 0, seed: seedOf(id, 0), firstSeq, storeId: id, dataOffset: DATA_OFFSET, regionSize, length };
+  }
+
+  #format(storeId) {
+    const h = this.#freshHeader(storeId ?? (randomBytes(4).readUInt32LE(0) || 1));
     this.#writeSlot(h);
     return h;
   }
 
+  /**
+   * Whether the file is what a crash or kill during the first format leaves: copy 0 holds part of
+   * the header #format writes (each of its bytes zero or the format's; a power failure may land
+   * any of its 8-byte words and not the others) and no other byte of the file was ever written.
+   * Formatting such a file again loses nothing. The bytes that depend on the random store id
+   * (seed, first seq, id, CRC) cannot be checked; all the others must match.
+   */
+  #formatInterrupted() {
+    const b = this.#b;
+    if (!isZero(b, SLOT_SIZE, b.length)) return false;
+    const expected = encodeHeader(this.#freshHeader(1));
+    for (let i = 0; i < SLOT_SIZE; i++) {
+      const byStoreId = (i >= 20 && i < 32) || i >= 60;
+      if (b[i] !== 0 && b[i] !== expected[i] && !byStoreId) return false;
+    }
+    return true;
+  }
+
   /** Write one header copy and make it durable: the switch point of format and compaction. */
   #writeSlot(h) {
-    const b = this.#b;
-    const at = SLOT_OFFSETS[h.generation & 1];
-    b.fill(0, at, at + SLOT_SIZE);
-    MAGIC.copy(b, at);
-    b.writeUInt32LE(h.version, at + 8);
-    b.writeUInt32LE(h.generation >>> 0, at + 12);
-    b.writeUInt32LE(h.active, at + 16);
-    b.writeUInt32LE(h.seed, at + 20);
-    b.writeUInt32LE(h.firstSeq >>> 0, at + 24);
-    b.writeUInt32LE(h.storeId, at + 28);
-    writeU64(b, at + 32, h.dataOffset);
-    writeU64(b, at + 40, h.regionSize);
-    writeU64(b, at + 48, h.length);
-    b.writeUInt32LE(crc32c(b, at, at + 60), at + 60);
-    this.#mapping.persist(at, SLOT_SIZE);
+    encodeHeader(h).copy(this.#b, SLOT_OFFSETS[h.generation & 1]);
+    this.#mapping.persist(SLOT_OFFSETS[h.generation & 1], SLOT_SIZE);
   }
 
   #adopt(h) {
@@ -891,6 +902,23 @@ class KvStore {
   }
 }
 
+/** A header copy's 64 bytes. */
+function encodeHeader(h) {
+  const b = Buffer.alloc(SLOT_SIZE);
+  MAGIC.copy(b, 0);
+  b.writeUInt32LE(h.version, 8);
+  b.writeUInt32LE(h.generation >>> 0, 12);
+  b.writeUInt32LE(h.active, 16);
+  b.writeUInt32LE(h.seed, 20);
+  b.writeUInt32LE(h.firstSeq >>> 0, 24);
+  b.writeUInt32LE(h.storeId, 28);
+  writeU64(b, 32, h.dataOffset);
+  writeU64(b, 40, h.regionSize);
+  writeU64(b, 48, h.length);
+  b.writeUInt32LE(crc32c(b, 0, 60), 60);
+  return b;
+}
+
 function readU64(b, at) {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32;
 }
@@ -907,8 +935,13 @@ function copyOut(b, start, length) {
   return out;
 }
 
+const ZEROS = Buffer.alloc(65536);
+
 function isZero(b, start, end) {
-  for (let i = start; i < end; i++) if (b[i] !== 0) return false;
+  for (let at = start; at < end; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, end - at);
+    if (b.compare(ZEROS, 0, n, at, at + n) !== 0) return false;
+  }
   return true;
 }
 

@@ -11,13 +11,20 @@ import type { Mapping } from '../mapping';
 import type { Granularity } from '../types';
 import { invalidArgType, invalidArgValue, pmemError } from '../errors';
 import { checkBoolean, checkEnum, checkFunction, checkInteger, checkOptionsObject, checkString } from './options';
-import { DurabilityModel, SimulatedBackend, allocDetachable, registerSimulated, type CrashRecord } from './simulator';
+import { DurabilityModel, SimulatedBackend, allocDetachable, defaultAtomicUnit, registerSimulated, unitSizeOf, type CrashRecord } from './simulator';
+import { KillRecorder, applyStep, cutPoints, type KillStep } from './kill';
 
 /** Tiers a simulated mapping can have. */
 export type SimulatedGranularity = Granularity;
 
-/** How an image of a crash point was chosen. */
-export type ImageKind = 'none' | 'all' | 'random' | 'exhaustive' | 'replay';
+/** How an image of a crash point was chosen ('kill': the image of a kill point, whole or cut). */
+export type ImageKind = 'none' | 'all' | 'random' | 'exhaustive' | 'replay' | 'kill';
+
+/**
+ * What ends the workload: a power failure (what reached the media survives, torn at `atomicUnit`)
+ * or a kill of the process (every store made before the kill survives, none after).
+ */
+export type CrashKind = 'power-failure' | 'kill';
 
 /** Options of {@link crashTest} (and {@link replayFailure}). */
 export interface CrashTestOptions {
@@ -25,6 +32,21 @@ export interface CrashTestOptions {
   size?: number;
   /** Durability tier to simulate. Default 'cacheline'. */
   granularity?: SimulatedGranularity;
+  /**
+   * What the images model. 'power-failure' (default): at each durability point, any subset of
+   * what is not yet durable may have reached the media. 'kill': the process is killed before any
+   * node-pmem call or inside a write()/fill(); every store made before the kill is in the image,
+   * the in-flight one cut after any byte (a page-cache mapping keeps them all).
+   */
+  crash?: CrashKind;
+  /**
+   * Power failure: the aligned piece of a line (a page at page tier) that lands whole. Default 8
+   * at cacheline and byte tiers (x86-64 makes only aligned 8-byte stores atomic) and 512 at page
+   * tier (a sector). 64 (whole lines) or 4096 (whole pages, for a device that writes pages
+   * atomically, such as a BTT namespace) are weaker than most hardware promises. A power of two
+   * from 8 to 64 (4096 at page tier).
+   */
+  atomicUnit?: number;
   /** The code under test. Receives a simulated Mapping with the API `open()` gives. Must be deterministic. */
   workload: (mapping: Mapping) => unknown;
   /**
@@ -34,7 +56,7 @@ export interface CrashTestOptions {
    * built incrementally while recover leaves them unchanged, with a full copy each once it does not.
    */
   recover: (image: Uint8Array, context: RecoverContext) => unknown;
-  /** Random images per crash point, besides the extremes. Default 16. */
+  /** Random images per crash point, besides the extremes (kill: cut points per write/fill). Default 16. */
   imagesPerPoint?: number;
   /** Seed of the image choice (32-bit unsigned). Default 1. */
   seed?: number;
@@ -56,18 +78,22 @@ export interface CrashFailure {
   crashPoint: number;
   /** The run's seed (`options.seed`). */
   seed: number;
+  /** What the image models. */
+  crash: CrashKind;
   /** How the image was chosen. */
   kind: ImageKind;
   /** Seed of this image's choice, for random images; null otherwise. */
   imageSeed: number | null;
-  /** Units (64-byte lines; pages at page tier) whose non-durable content was kept in the image, ascending. */
-  keptLines: number[];
-  /** For each kept line, which content: 0 = its content at the crash point, k >= 1 = the k-th distinct flushed-but-unfenced content. */
+  /** Units (`unitSize` bytes: `atomicUnit`) whose non-durable content was kept in the image, ascending. Empty for kills. */
+  keptUnits: number[];
+  /** For each kept unit, which content: 0 = its content at the crash point, k >= 1 = its content in the k-th distinct flushed-but-unfenced snapshot. */
   keptVariants: number[];
-  /** Number of maybe-lines at this crash point. */
-  maybeLines: number;
-  /** Size of a unit in bytes (64, or 4096 at page tier). */
+  /** Number of maybe-units at this crash point (0 for kills). */
+  maybeUnits: number;
+  /** Size of a unit in bytes: the atomic unit (8 by default; 512 at page tier). */
   unitSize: number;
+  /** Kill inside a write()/fill(): how many of its bytes were stored. null otherwise. */
+  cutAt: number | null;
   /** The fencing operation, e.g. 'persist(0, 128)', or 'end of workload'. */
   operation: string;
   /** Stack of the fencing call when `captureStacks` was set. */
@@ -92,12 +118,14 @@ export interface CrashTestResult {
   failures: CrashFailure[];
   /** True when checking stopped early at maxFailures. */
   truncated: boolean;
-  /** Size of a maybe-line in bytes (64, or 4096 at page tier). */
+  /** What the images modelled. */
+  crash: CrashKind;
+  /** Size of a maybe-unit in bytes: the atomic unit. */
   unitSize: number;
   /** The seed used. */
   seed: number;
-  /** Largest maybe-set of a crash point, in units. */
-  maxMaybeLines: number;
+  /** Largest maybe-set of a crash point, in units (0 for kills). */
+  maxMaybeUnits: number;
   /** Milliseconds spent running and recording the workload, and checking the images. */
   timing: { recordMs: number; checkMs: number };
 }
@@ -105,15 +133,18 @@ export interface CrashTestResult {
 /** Second argument of `recover`. */
 export interface RecoverContext {
   readonly crashPoint: number;
+  readonly crash: CrashKind;
   readonly kind: ImageKind;
+  /** Kill inside a write()/fill(): how many of its bytes were stored; null otherwise. */
+  readonly cutAt: number | null;
   /** Seed of a random image's choice; null otherwise. */
   readonly imageSeed: number | null;
   /** The fencing operation of the crash point. */
   readonly operation: string;
   readonly granularity: SimulatedGranularity;
   readonly unitSize: number;
-  /** Units whose non-durable content was kept in this image (computed on access). */
-  readonly keptLines: number[];
+  /** Units whose non-durable content was kept in this image (computed on access; empty for kills). */
+  readonly keptUnits: number[];
   /**
    * Map the crash image as a simulated Mapping, the way recovery code would `open()` the file after
    * the crash. The mapping works on the image in place (stores through it change `image`) and, as a
@@ -128,9 +159,12 @@ export interface RecoverContext {
 /** Options of {@link replayFailure}'s second argument: a {@link CrashFailure}, or the parts of it replay needs. */
 export interface ReplayTarget {
   crashPoint: number;
-  keptLines: readonly number[];
-  /** Default: 0 for every kept line. */
+  /** Power failure: the kept units (default none). */
+  keptUnits?: readonly number[];
+  /** Default: 0 for every kept unit. */
   keptVariants?: readonly number[];
+  /** Kill: bytes of the in-flight write/fill stored (default null: the kill point before it). */
+  cutAt?: number | null;
   /** When present, the rebuilt image must hash to it (else ERR_PMEM_REPLAY_MISMATCH). */
   imageHash?: string;
   kind?: ImageKind;
@@ -149,6 +183,8 @@ export interface ReplayResult {
 interface Normalized {
   size: number;
   granularity: Granularity;
+  crash: CrashKind;
+  atomicUnit: number;
   workload: (mapping: Mapping) => unknown;
   recover: (image: Uint8Array, context: RecoverContext) => unknown;
   imagesPerPoint: number;
@@ -160,7 +196,8 @@ interface Normalized {
   captureStacks: boolean;
 }
 
-const KINDS: readonly ImageKind[] = ['none', 'all', 'random', 'exhaustive', 'replay'];
+const KINDS: readonly ImageKind[] = ['none', 'all', 'random', 'exhaustive', 'replay', 'kill'];
+const CRASHES: readonly CrashKind[] = ['power-failure', 'kill'];
 const MAX_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
 const GRANULARITIES: readonly Granularity[] = ['cacheline', 'byte', 'page'];
 
@@ -192,13 +229,25 @@ export function sizeAndImage(o: Record<string, unknown>, prefix: string): { size
   return { size, initial };
 }
 
+/** A power of two from 8 to the tier's unit; the tier's default when omitted. */
+function atomicUnitOf(value: unknown, granularity: Granularity): number {
+  const max = unitSizeOf(granularity);
+  if (value === undefined) return defaultAtomicUnit(granularity);
+  const n = checkInteger(value, 'options.atomicUnit', 8, max);
+  if ((n & (n - 1)) !== 0) throw invalidArgValue('options.atomicUnit', value, `must be a power of two from 8 to ${max}`);
+  return n;
+}
+
 function normalize(options: unknown): Normalized {
   const o = checkOptionsObject(options, 'options', true);
   const { size, initial } = sizeAndImage(o, 'options');
+  const granularity = checkEnum(o.granularity, 'options.granularity', GRANULARITIES, 'cacheline');
   return {
     size,
     initial,
-    granularity: checkEnum(o.granularity, 'options.granularity', GRANULARITIES, 'cacheline'),
+    granularity,
+    crash: checkEnum(o.crash, 'options.crash', CRASHES, 'power-failure'),
+    atomicUnit: atomicUnitOf(o.atomicUnit, granularity),
     workload: checkFunction(o.workload, 'options.workload'),
     recover: checkFunction(o.recover, 'options.recover'),
     imagesPerPoint: checkInteger(o.imagesPerPoint, 'options.imagesPerPoint', 0, 2 ** 31 - 1, 16),
@@ -229,9 +278,16 @@ async function record(n: Normalized, stackAt: number): Promise<Recording> {
     keepRecords: true,
     captureStacks: n.captureStacks,
     stackAt,
+    atomicUnit: n.atomicUnit,
   });
   const initial = Buffer.from(model.durable); // copy: the model's durable image evolves
-  const backend = new SimulatedBackend(ab, n.granularity, n.path, false, model);
+  await runWorkload(n, new SimulatedBackend(ab, n.granularity, n.path, false, model));
+  model.fence('end', 0, 0, 'none', false, null);
+  return { records: model.records!, initial, unit: model.atom };
+}
+
+/** Run the workload on `backend` to its end: persistAsync calls still in flight land, the mapping is closed. */
+async function runWorkload(n: Normalized, backend: SimulatedBackend): Promise<void> {
   const mapping = createMapping(backend, n.path);
   registerSimulated(mapping, backend);
   try {
@@ -245,8 +301,32 @@ async function record(n: Normalized, stackAt: number): Promise<Recording> {
       else backend.close();
     }
   }
-  model.fence('end', 0, 0, 'none', false, null);
-  return { records: model.records!, initial, unit: model.unit };
+}
+
+interface KillRecording {
+  steps: KillStep[];
+  initial: Buffer;
+}
+
+/** Run the workload once with a kill point before every call on the mapping (kill model). */
+async function recordKills(n: Normalized): Promise<KillRecording> {
+  const ab = allocDetachable(n.size);
+  const live = new Uint8Array(ab);
+  if (n.initial !== null) live.set(n.initial);
+  const initial = Buffer.from(live);
+  const recorder = new KillRecorder(n.size, live);
+  recorder.point('start', 0, 0, null);
+  await runWorkload(n, new SimulatedBackend(ab, n.granularity, n.path, false, null, recorder));
+  recorder.point('end', 0, 0, null);
+  return { steps: recorder.steps, initial };
+}
+
+function describeKill(step: KillStep, index: number, last: boolean, cutAt: number | null): string {
+  if (last && step.op === 'end') return 'kill at the end of workload';
+  if (index === 0 && step.op === 'start') return 'kill #0: before the workload';
+  const call = step.op === 'write' || step.op === 'fill' ? `${step.op}(${step.offset}, <${step.length} bytes>)` : `${step.op}(${step.offset}, ${step.length})`;
+  if (cutAt === null) return `kill #${index}: before ${step.op === 'persistDirty' ? 'persistDirty()' : call}`;
+  return `kill #${index}: inside ${call}, after ${cutAt} of its ${step.length} bytes`;
 }
 
 function describeOp(rec: CrashRecord, index: number, last: boolean, granularity: Granularity): string {
@@ -413,6 +493,47 @@ function kept(rec: CrashRecord, choice: Int32Array): { lines: number[]; variants
   return { lines, variants };
 }
 
+/** Which image recover gets: what a failure records and the context tells. */
+interface ImageAt {
+  crashPoint: number;
+  crash: CrashKind;
+  kind: ImageKind;
+  imageSeed: number | null;
+  cutAt: number | null;
+  operation: string;
+  unitSize: number;
+  maybeUnits: number;
+  /** The kept units and their variants (computed when asked: images are many, failures few). */
+  kept: () => { lines: number[]; variants: number[] };
+}
+
+const NOTHING_KEPT = () => ({ lines: [], variants: [] });
+
+/** A failure of recover on the image `at`, whose bytes are `image`. */
+function failureOf(at: ImageAt, seed: number, image: Uint8Array, error: unknown, stack: string | undefined): CrashFailure {
+  const { lines, variants } = at.kept();
+  const seedText = at.imageSeed === null ? '' : ` (image seed ${at.imageSeed})`;
+  const what = at.crash === 'kill' ? 'kill image' : `${at.kind} image${seedText}, seed ${seed}: kept ${lines.length} of ${at.maybeUnits} maybe-units ${listLines(lines)}`;
+  const f: CrashFailure = {
+    crashPoint: at.crashPoint,
+    seed,
+    crash: at.crash,
+    kind: at.kind,
+    imageSeed: at.imageSeed,
+    keptUnits: lines,
+    keptVariants: variants,
+    maybeUnits: at.maybeUnits,
+    unitSize: at.unitSize,
+    cutAt: at.cutAt,
+    operation: at.operation,
+    imageHash: hashOf(image),
+    error,
+    message: `crash point ${at.crashPoint} (${at.operation}), ${what}: ${errorText(error)}`,
+  };
+  if (stack !== undefined) f.stack = stack;
+  return f;
+}
+
 /** The per-image recovery context. */
 class Context implements RecoverContext {
   private backend: SimulatedBackend | null = null;
@@ -421,24 +542,32 @@ class Context implements RecoverContext {
   buffer: ArrayBuffer;
   private keptCache: number[] | null = null;
   private finished = false;
+  readonly crashPoint: number;
+  readonly crash: CrashKind;
+  readonly kind: ImageKind;
+  readonly imageSeed: number | null;
+  readonly cutAt: number | null;
+  readonly operation: string;
+  readonly unitSize: number;
 
   constructor(
-    readonly crashPoint: number,
-    readonly kind: ImageKind,
-    readonly imageSeed: number | null,
-    readonly operation: string,
+    private readonly at: ImageAt,
     readonly granularity: Granularity,
-    readonly unitSize: number,
-    private readonly rec: CrashRecord,
-    private readonly choice: Int32Array,
     buffer: ArrayBuffer,
     private readonly path: string,
   ) {
     this.buffer = buffer;
+    this.crashPoint = at.crashPoint;
+    this.crash = at.crash;
+    this.kind = at.kind;
+    this.imageSeed = at.imageSeed;
+    this.cutAt = at.cutAt;
+    this.operation = at.operation;
+    this.unitSize = at.unitSize;
   }
 
-  get keptLines(): number[] {
-    if (this.keptCache === null) this.keptCache = kept(this.rec, this.choice).lines;
+  get keptUnits(): number[] {
+    this.keptCache ??= this.at.kept().lines;
     return this.keptCache.slice();
   }
 
@@ -637,6 +766,7 @@ class ImageBuffer {
  */
 export async function crashTest(options: CrashTestOptions): Promise<CrashTestResult> {
   const n = normalize(options);
+  if (n.crash === 'kill') return killTest(n);
   const t0 = performance.now();
   const { records, initial, unit } = await record(n, -1);
   const t1 = performance.now();
@@ -667,7 +797,18 @@ export async function crashTest(options: CrashTestOptions): Promise<CrashTestRes
       for (const plan of plans(rec, groups, n, k)) {
         img.build(rec, groups, plan.choice);
         if (img.tainted) break; // a recover changed its image: this crash point is checked again
-        const ctx = new Context(k, plan.kind, plan.imageSeed, operation, n.granularity, unit, rec, plan.choice, img.ab, n.path);
+        const at: ImageAt = {
+          crashPoint: k,
+          crash: 'power-failure',
+          kind: plan.kind,
+          imageSeed: plan.imageSeed,
+          cutAt: null,
+          operation,
+          unitSize: unit,
+          maybeUnits: m,
+          kept: () => kept(rec, plan.choice),
+        };
+        const ctx = new Context(at, n.granularity, img.ab, n.path);
         imagesChecked++;
         let error: unknown = undefined;
         let failed = false;
@@ -682,25 +823,7 @@ export async function crashTest(options: CrashTestOptions): Promise<CrashTestRes
         if (!failed) continue;
         scratch ??= Buffer.alloc(size);
         buildImage(dur, rec, groups, plan.choice, unit, scratch);
-        const { lines, variants } = kept(rec, plan.choice);
-        const seedText = plan.imageSeed === null ? '' : ` (image seed ${plan.imageSeed})`;
-        const f: CrashFailure = {
-          crashPoint: k,
-          seed: n.seed,
-          kind: plan.kind,
-          imageSeed: plan.imageSeed,
-          keptLines: lines,
-          keptVariants: variants,
-          maybeLines: m,
-          unitSize: unit,
-          operation,
-          imageHash: hashOf(scratch),
-          error,
-          message:
-            `crash point ${k} (${operation}), ${plan.kind} image${seedText}, seed ${n.seed}: ` +
-            `kept ${lines.length} of ${m} maybe-lines ${listLines(lines)}: ${errorText(error)}`,
-        };
-        if (rec.stack !== undefined) f.stack = rec.stack;
+        const f = failureOf(at, n.seed, scratch, error, rec.stack);
         failures.push(f);
         if (failures.length >= n.maxFailures) {
           truncated = true;
@@ -723,9 +846,90 @@ export async function crashTest(options: CrashTestOptions): Promise<CrashTestRes
     imagesChecked,
     failures,
     truncated,
+    crash: 'power-failure',
     unitSize: unit,
     seed: n.seed,
-    maxMaybeLines: maxMaybe,
+    maxMaybeUnits: maxMaybe,
+    timing: { recordMs: t1 - t0, checkMs: performance.now() - t1 },
+  };
+}
+
+/** Where a kill image cuts the write or fill in flight at kill point k: the cuts to check. */
+function killCuts(step: KillStep, n: Normalized, k: number): number[] {
+  if (step.cut === null) return [];
+  return cutPoints(step.cut.bytes.length, n.imagesPerPoint, n.extremes, prng(imageSeedOf(n.seed, k, 0)));
+}
+
+/** `image` := the image of kill point k (`state`, the image before the call) with `cutAt` bytes of the call stored. */
+function buildKillImage(state: Buffer, step: KillStep, cutAt: number | null, image: Buffer): void {
+  state.copy(image, 0, 0, image.length);
+  if (cutAt !== null) step.cut!.bytes.copy(image, step.cut!.offset, 0, cutAt);
+}
+
+function killImageAt(n: Normalized, steps: KillStep[], k: number, cutAt: number | null): ImageAt {
+  return {
+    crashPoint: k,
+    crash: 'kill',
+    kind: 'kill',
+    imageSeed: null,
+    cutAt,
+    operation: describeKill(steps[k], k, k === steps.length - 1, cutAt),
+    unitSize: 1,
+    maybeUnits: 0,
+    kept: NOTHING_KEPT,
+  };
+}
+
+/** crashTest in the kill model: every kill point's image, and cuts of each write/fill in flight. */
+async function killTest(n: Normalized): Promise<CrashTestResult> {
+  const t0 = performance.now();
+  const { steps, initial } = await recordKills(n);
+  const t1 = performance.now();
+  const state = Buffer.from(initial);
+  let work = allocDetachable(n.size);
+  const failures: CrashFailure[] = [];
+  let imagesChecked = 0;
+  let duplicates = 0;
+  let truncated = false;
+  for (let k = 0; k < steps.length && !truncated; k++) {
+    const step = steps[k];
+    applyStep(state, step, n.size);
+    if (step.sameAsPrevious) {
+      duplicates++;
+      continue;
+    }
+    for (const cutAt of [null, ...killCuts(step, n, k)]) {
+      // A fresh copy per image: recover may change its image, and kills are few next to power-failure images.
+      if (work.byteLength !== n.size) work = allocDetachable(n.size);
+      buildKillImage(state, step, cutAt, Buffer.from(work));
+      const at = killImageAt(n, steps, k, cutAt);
+      const ctx = new Context(at, n.granularity, work, n.path);
+      imagesChecked++;
+      try {
+        await n.recover(new Uint8Array(work), ctx);
+      } catch (error) {
+        const image = Buffer.alloc(n.size);
+        buildKillImage(state, step, cutAt, image);
+        failures.push(failureOf(at, n.seed, image, error, undefined));
+        if (failures.length >= n.maxFailures) {
+          truncated = true;
+          break;
+        }
+      } finally {
+        work = ctx.finish();
+      }
+    }
+  }
+  return {
+    crashPoints: steps.length,
+    duplicateCrashPoints: duplicates,
+    imagesChecked,
+    failures,
+    truncated,
+    crash: 'kill',
+    unitSize: 1,
+    seed: n.seed,
+    maxMaybeUnits: 0,
     timing: { recordMs: t1 - t0, checkMs: performance.now() - t1 },
   };
 }
@@ -738,32 +942,44 @@ function mismatch(message: string): Error {
   );
 }
 
-function normalizeTarget(target: unknown): Required<Pick<ReplayTarget, 'crashPoint' | 'keptLines' | 'keptVariants'>> & ReplayTarget {
+interface Target {
+  crashPoint: number;
+  keptUnits: readonly number[];
+  keptVariants: readonly number[];
+  cutAt: number | null;
+  imageHash: string | undefined;
+  kind: ImageKind;
+  imageSeed: number | null;
+}
+
+function normalizeTarget(target: unknown): Target {
   const t = checkOptionsObject(target, 'failure', true);
   const crashPoint = checkInteger(t.crashPoint, 'failure.crashPoint', 0, 2 ** 32);
-  const lines = t.keptLines;
-  if (!Array.isArray(lines)) throw invalidArgType('failure.keptLines', 'an instance of Array', lines);
-  for (const l of lines) checkInteger(l, 'failure.keptLines[]', 0, 2 ** 32);
+  const units = t.keptUnits ?? [];
+  if (!Array.isArray(units)) throw invalidArgType('failure.keptUnits', 'an instance of Array', units);
+  for (const l of units) checkInteger(l, 'failure.keptUnits[]', 0, 2 ** 32);
   let variants: readonly number[];
   if (t.keptVariants === undefined) {
-    variants = lines.map(() => 0);
+    variants = units.map(() => 0);
   } else {
     if (!Array.isArray(t.keptVariants)) {
       throw invalidArgType('failure.keptVariants', 'an instance of Array', t.keptVariants);
     }
-    if (t.keptVariants.length !== lines.length) {
-      throw invalidArgValue('failure.keptVariants', t.keptVariants, 'must have one entry per kept line');
+    if (t.keptVariants.length !== units.length) {
+      throw invalidArgValue('failure.keptVariants', t.keptVariants, 'must have one entry per kept unit');
     }
     for (const v of t.keptVariants) checkInteger(v, 'failure.keptVariants[]', 0, 255);
     variants = t.keptVariants as number[];
   }
+  const cutAt = t.cutAt === undefined || t.cutAt === null ? null : checkInteger(t.cutAt, 'failure.cutAt', 1, Number.MAX_SAFE_INTEGER);
   if (t.imageHash !== undefined && typeof t.imageHash !== 'string') {
     throw invalidArgType('failure.imageHash', 'of type string', t.imageHash);
   }
   return {
     crashPoint,
-    keptLines: lines as number[],
+    keptUnits: units as number[],
     keptVariants: variants,
+    cutAt,
     imageHash: t.imageHash as string | undefined,
     kind: typeof t.kind === 'string' && KINDS.includes(t.kind as ImageKind) ? (t.kind as ImageKind) : 'replay',
     imageSeed: typeof t.imageSeed === 'number' ? t.imageSeed : null,
@@ -772,26 +988,71 @@ function normalizeTarget(target: unknown): Required<Pick<ReplayTarget, 'crashPoi
 
 /**
  * Reproduce one failure exactly: run the workload again (the same options), rebuild the crash
- * image of `failure` from its crash point and kept lines, check it is byte-identical to the one
- * that failed, and hand it to `recover` (`options.recover`). Rejects with what recover throws, so a
- * debugger breakpoint or extra logging in recover sees the failing image; resolves when recover
- * passes (e.g. once fixed).
+ * image of `failure` from its crash point and kept units (for a kill: its cut), check it is
+ * byte-identical to the one that failed, and hand it to `recover` (`options.recover`). Rejects
+ * with what recover throws, so a debugger breakpoint or extra logging in recover sees the failing
+ * image; resolves when recover passes (e.g. once fixed).
  */
 export async function replayFailure(options: CrashTestOptions, failure: ReplayTarget | CrashFailure): Promise<ReplayResult> {
   const n = normalize(options);
   const t = normalizeTarget(failure);
-  const { records, initial, unit } = await record(n, t.crashPoint);
-  if (t.crashPoint >= records.length) {
-    throw mismatch(`crash point ${t.crashPoint} does not exist (the run has ${records.length})`);
+  const work = allocDetachable(n.size);
+  let at: ImageAt;
+  let stack: string | undefined;
+  if (n.crash === 'kill') {
+    const { steps, initial } = await recordKills(n);
+    if (t.crashPoint >= steps.length) {
+      throw mismatch(`kill point ${t.crashPoint} does not exist (the run has ${steps.length})`);
+    }
+    const state = Buffer.from(initial);
+    for (let k = 0; k <= t.crashPoint; k++) applyStep(state, steps[k], n.size);
+    const step = steps[t.crashPoint];
+    if (t.cutAt !== null && (step.cut === null || t.cutAt >= step.cut.bytes.length)) {
+      throw mismatch(`kill point ${t.crashPoint} (${step.op}) cannot be cut after ${t.cutAt} bytes`);
+    }
+    buildKillImage(state, step, t.cutAt, Buffer.from(work));
+    at = killImageAt(n, steps, t.crashPoint, t.cutAt);
+  } else {
+    const { records, initial, unit } = await record(n, t.crashPoint);
+    if (t.crashPoint >= records.length) {
+      throw mismatch(`crash point ${t.crashPoint} does not exist (the run has ${records.length})`);
+    }
+    const dur = Buffer.from(initial);
+    for (let k = 0; k < t.crashPoint; k++) applyCommit(dur, records[k], unit);
+    const rec = records[t.crashPoint];
+    const groups = groupsOf(rec);
+    const choice = choiceOf(rec, groups, t);
+    buildImage(dur, rec, groups, choice, unit, Buffer.from(work));
+    stack = rec.stack;
+    at = {
+      crashPoint: t.crashPoint,
+      crash: 'power-failure',
+      kind: t.kind,
+      imageSeed: t.imageSeed,
+      cutAt: null,
+      operation: describeOp(rec, t.crashPoint, t.crashPoint === records.length - 1, n.granularity),
+      unitSize: unit,
+      maybeUnits: groups.length - 1,
+      kept: () => kept(rec, choice),
+    };
   }
-  const dur = Buffer.from(initial);
-  for (let k = 0; k < t.crashPoint; k++) applyCommit(dur, records[k], unit);
-  const rec = records[t.crashPoint];
-  const groups = groupsOf(rec);
+  const imageHash = hashOf(new Uint8Array(work));
+  if (t.imageHash !== undefined && t.imageHash !== imageHash) throw mismatch('the rebuilt image differs');
+  const ctx = new Context(at, n.granularity, work, n.path);
+  try {
+    await n.recover(new Uint8Array(work), ctx);
+  } finally {
+    ctx.finish();
+  }
+  return { crashPoint: t.crashPoint, operation: at.operation, stack, imageHash };
+}
+
+/** The image choice of a replay target at its crash point. */
+function choiceOf(rec: CrashRecord, groups: Uint32Array, t: Target): Int32Array {
   const m = groups.length - 1;
   const choice = new Int32Array(m).fill(-1);
-  for (let i = 0; i < t.keptLines.length; i++) {
-    const line = t.keptLines[i];
+  for (let i = 0; i < t.keptUnits.length; i++) {
+    const unit = t.keptUnits[i];
     // Binary search the group of this unit.
     let lo = 0;
     let hi = m - 1;
@@ -799,40 +1060,18 @@ export async function replayFailure(options: CrashTestOptions, failure: ReplayTa
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const u = rec.units[groups[mid]];
-      if (u === line) {
+      if (u === unit) {
         g = mid;
         break;
       }
-      if (u < line) lo = mid + 1;
+      if (u < unit) lo = mid + 1;
       else hi = mid - 1;
     }
-    if (g < 0) throw mismatch(`line ${line} is not a maybe-line of crash point ${t.crashPoint}`);
+    if (g < 0) throw mismatch(`unit ${unit} is not a maybe-unit of crash point ${t.crashPoint}`);
     let e = -1;
     for (let j = groups[g]; j < groups[g + 1]; j++) if (rec.variants[j] === t.keptVariants[i]) e = j;
-    if (e < 0) throw mismatch(`line ${line} has no variant ${t.keptVariants[i]} at crash point ${t.crashPoint}`);
+    if (e < 0) throw mismatch(`unit ${unit} has no variant ${t.keptVariants[i]} at crash point ${t.crashPoint}`);
     choice[g] = e;
   }
-  const work = allocDetachable(n.size);
-  buildImage(dur, rec, groups, choice, unit, Buffer.from(work));
-  const imageHash = hashOf(new Uint8Array(work));
-  if (t.imageHash !== undefined && t.imageHash !== imageHash) throw mismatch('the rebuilt image differs');
-  const operation = describeOp(rec, t.crashPoint, t.crashPoint === records.length - 1, n.granularity);
-  const ctx = new Context(
-    t.crashPoint,
-    t.kind ?? 'replay',
-    t.imageSeed ?? null,
-    operation,
-    n.granularity,
-    unit,
-    rec,
-    choice,
-    work,
-    n.path,
-  );
-  try {
-    await n.recover(new Uint8Array(work), ctx);
-  } finally {
-    ctx.finish();
-  }
-  return { crashPoint: t.crashPoint, operation, stack: rec.stack, imageHash };
+  return choice;
 }

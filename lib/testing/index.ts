@@ -1,5 +1,5 @@
 /**
- * node-pmem/testing: a power-failure simulator for code written against node-pmem's `Mapping`.
+ * node-pmem/testing: a power-failure and kill simulator for code written against node-pmem's `Mapping`.
  *
  * ```ts
  * import { crashTest } from 'node-pmem/testing';
@@ -24,30 +24,38 @@
  *
  * Every durability point (every fence; every msync at page tier) is a numbered *crash point*, and
  * so is the end of the workload. Crash point k is the state just before fence k takes effect. Its
- * *maybe-lines* are the 64-byte lines (pages at page tier) whose content differs from the durable
- * image - compared byte for byte, so stores made through `bytes()`/`dataView()`/`buffer` views are
- * caught - plus lines flushed but not yet fenced. Any subset of them may have reached the media: a
- * crash image is the durable image plus a subset of the maybe-lines (each with its current
- * content, or its flushed content when it was stored again after the flush).
+ * *maybe-units* are the aligned pieces of `atomicUnit` bytes (8-byte words by default; 512-byte
+ * sectors at page tier) whose content differs from the durable image - compared byte for byte, so
+ * stores made through `bytes()`/`dataView()`/`buffer` views are caught - plus those of lines
+ * flushed but not yet fenced. Any subset of them may have reached the media: a crash image is the
+ * durable image plus a subset of the maybe-units (each with its current content, or its flushed
+ * content when it was stored again after the flush). So a line, or a page, can land torn, as on
+ * hardware: x86-64 makes only aligned 8-byte stores power-fail atomic, and a page written back may
+ * be torn at the device's sector. `atomicUnit: 64` (whole lines) or `4096` (whole pages) is the
+ * weaker model, for devices that promise it (a BTT namespace writes sectors atomically).
  *
  * `persistAsync` flushes its range when called and fences when it completes: a JS-thread `drain`
  * does not make it durable earlier.
  *
- * Crash points are recorded during one run of the workload: at each one only the differing lines
+ * Crash points are recorded during one run of the workload: at each one only the differing units
  * and their contents are kept (a diff against the durable image). Then, per crash point, the
  * images are built - all of them when there are few enough combinations, otherwise the two
  * extremes (nothing landed / everything landed) and `imagesPerPoint` random subsets from a seeded
  * PRNG - and handed to `recover`.
  *
+ * `crash: 'kill'` models a process killed (SIGKILL) instead of a power failure: the kernel keeps
+ * every store made before the kill, durable or not, and none after. Kill points are placed at the
+ * start, before every call on the mapping and at the end, and inside each `write()`/`fill()` with `persist`
+ * (after any byte of it; all of them up to `imagesPerPoint`, else a seeded sample). Stores made
+ * through views between two calls are one step: a kill is never placed between two of them.
+ *
  * `recover` gets each image as a Uint8Array that is reused for the next image (copy it to keep
- * it). Images are built incrementally (only the maybe-lines change between two images) as long as
+ * it). Images are built incrementally (only the maybe-units change between two images) as long as
  * recover leaves them unchanged - which is checked; a recover that writes to its image (repairs,
  * or stores through `context.open()`) is supported, at the cost of a full copy per image.
  *
- * Limits: a line's intermediate contents between two crash points are not modelled (only its
- * content at the crash point and at its last flush); a line (a page at page tier) lands whole,
- * while hardware only promises 8-byte power-fail atomicity, so torn lines are not modelled: keep
- * commit records within 8 aligned bytes, or checksum them; the workload must be deterministic for
+ * Limits: a unit's intermediate contents between two crash points are not modelled (only its
+ * content at the crash point and at its last flush); the workload must be deterministic for
  * {@link replayFailure}.
  *
  * @packageDocumentation
@@ -71,6 +79,7 @@ export {
   type ReplayTarget,
   type ReplayResult,
   type ImageKind,
+  type CrashKind,
   type SimulatedGranularity,
 } from './crash';
 export { CACHE_LINE_SIZE, SIM_PAGE_SIZE } from './simulator';
@@ -112,12 +121,14 @@ export function createSimulatedMapping(options: SimulatedMappingOptions): Mappin
   return mapping;
 }
 
+function notSimulated(fn: string, mapping: unknown): Error {
+  return invalidArgType(`The "mapping" argument of ${fn}()`, 'a mapping from createSimulatedMapping() or a crashTest workload', mapping);
+}
+
 function modelOf(mapping: unknown, fn: string): DurabilityModel {
-  const backend = backendOf(mapping);
-  if (backend === undefined || backend.model === null) {
-    throw invalidArgType(`The "mapping" argument of ${fn}()`, 'a mapping from createSimulatedMapping() or a crashTest workload', mapping);
-  }
-  return backend.model;
+  const model = backendOf(mapping)?.model ?? null;
+  if (model === null) throw notSimulated(fn, mapping);
+  return model;
 }
 
 /**
@@ -127,7 +138,9 @@ function modelOf(mapping: unknown, fn: string): DurabilityModel {
  * waited for were crash points `< n`). Recovery can then check durability, not only consistency.
  */
 export function currentCrashPoint(mapping: Mapping): number {
-  return modelOf(mapping, 'currentCrashPoint').crashPoints;
+  const points = backendOf(mapping)?.crashPoints() ?? null;
+  if (points === null) throw notSimulated('currentCrashPoint', mapping);
+  return points;
 }
 
 /**

@@ -13,24 +13,37 @@
  *
  * Every durability point (a fence; an msync at page tier) is a crash point. At each one the model
  * scans live against durable unit by unit (64-byte lines, or pages at page tier) - stores made
- * through views are caught that way, not by write hooks - and records only the units that differ,
- * with their contents: the "maybe" set of that crash point. Units flushed but not yet fenced add
- * their flushed content as a further variant. The record also says which of those entries the
- * fence made durable, so the durable image at any crash point can be rebuilt from the initial
- * image by applying the records' commits in order.
+ * through views are caught that way, not by write hooks - and records, for the units that differ,
+ * the pieces that may land at a power failure: each aligned `atom` of the unit (8-byte words by
+ * default, the only stores x86-64 makes atomic; 512-byte sectors at page tier) whose content
+ * differs from the durable image, with that content. That is the "maybe" set of the crash point:
+ * any subset of it may have reached the media, so a line can land torn. Units flushed but not yet
+ * fenced add their flushed content as a further variant of each atom. The record also says which
+ * of those entries the fence made durable, so the durable image at any crash point can be rebuilt
+ * from the initial image by applying the records' commits in order.
  * @internal
  */
 import type { MappingBackend, NativeMappingInfo } from '../binding';
 import type { Granularity } from '../types';
+import type { KillRecorder } from './kill';
 
 /** Cache line size of the simulated CPU. */
 export const CACHE_LINE_SIZE = 64;
 /** Page size of the simulated system. */
 export const SIM_PAGE_SIZE = 4096;
 
-/** Unit of the maybe-set for a tier: 64-byte lines, or pages at page tier. */
+/** Unit a tier makes durable at once: 64-byte lines, or pages at page tier. */
 export function unitSizeOf(granularity: Granularity): number {
   return granularity === 'page' ? SIM_PAGE_SIZE : CACHE_LINE_SIZE;
+}
+
+/**
+ * The largest aligned piece of a unit guaranteed to land whole at a power failure, by default:
+ * an 8-byte word for CPU stores (x86-64 makes nothing larger atomic), a 512-byte sector for a page
+ * written back by msync.
+ */
+export function defaultAtomicUnit(granularity: Granularity): number {
+  return granularity === 'page' ? 512 : 8;
 }
 
 /** What the model recorded at one crash point. */
@@ -42,11 +55,11 @@ export interface CrashRecord {
   length: number;
   /** Stack of the fencing call, when captured. */
   stack: string | undefined;
-  /** Unit index of each entry, ascending; a unit has one entry per possible non-durable content. */
+  /** Atom index of each entry, ascending; an atom has one entry per possible non-durable content. */
   units: Uint32Array;
-  /** Variant of each entry: 0 = the unit's content at the crash point, k >= 1 = the k-th distinct flushed-but-unfenced content. */
+  /** Variant of each entry: 0 = the atom's content at the crash point, k >= 1 = its content in the k-th distinct flushed-but-unfenced snapshot. */
   variants: Uint8Array;
-  /** Contents of the entries, unitSize bytes each (a partial last unit is zero-padded). */
+  /** Contents of the entries, `atom` bytes each (a partial last atom is zero-padded). */
   data: Buffer;
   /** Entries the fence made durable (applied to the durable image after this crash point). */
   commit: Uint32Array;
@@ -68,11 +81,15 @@ export interface ModelOptions {
   captureStacks: boolean;
   /** Capture the stack only at this crash point (replay); -1 for none. */
   stackAt: number;
+  /** Bytes that land whole at a power failure (a power of two dividing the unit). Default: defaultAtomicUnit. */
+  atomicUnit?: number;
 }
 
 export class DurabilityModel {
   readonly unit: number;
   readonly nUnits: number;
+  /** Size of the pieces a crash record is made of: `unit`, or less when units can tear. */
+  readonly atom: number;
   /** The live image: the mapping's buffer, or its contents after close. */
   private live: Buffer;
   /** The durable image, padded to whole units (the padding stays zero). */
@@ -94,6 +111,7 @@ export class DurabilityModel {
   ) {
     this.unit = unitSizeOf(granularity);
     this.nUnits = Math.ceil(size / this.unit);
+    this.atom = options.atomicUnit ?? defaultAtomicUnit(granularity);
     this.live = Buffer.from(live.buffer, live.byteOffset, live.byteLength);
     this.durable = Buffer.alloc(this.nUnits * this.unit);
     this.durable.set(initialDurable.subarray(0, size));
@@ -238,8 +256,10 @@ export class DurabilityModel {
       units = [...all].sort((a, b) => a - b);
     }
 
-    const maxEntries = units.length * (1 + sources.length);
-    const data = maxEntries === 0 ? EMPTY_BUF : Buffer.alloc(maxEntries * unit);
+    const atom = this.atom;
+    const perUnit = unit / atom;
+    const maxEntries = units.length * perUnit * (1 + sources.length);
+    const data = maxEntries === 0 ? EMPTY_BUF : Buffer.alloc(maxEntries * atom);
     const eUnits = maxEntries === 0 ? EMPTY_U32 : new Uint32Array(maxEntries);
     const eVariants = maxEntries === 0 ? EMPTY_U8 : new Uint8Array(maxEntries);
     const commit: number[] = [];
@@ -247,49 +267,66 @@ export class DurabilityModel {
     let r = 0; // cursor into the live-commit ranges
     const ranges = typeof live === 'string' ? null : live;
     const dur = this.durable;
+    // The unit's possible contents: live first (variant 0), then each flushed snapshot; and which
+    // of them the fence commits (-1: none).
+    const contents: Buffer[] = [];
+    const variantOf: number[] = [];
+    const liveUnit = Buffer.alloc(unit);
 
     for (const u of units) {
       const base = u * unit;
-      const first = n;
       let liveCommitted = live === 'all';
       if (ranges !== null) {
         while (r < ranges.length && ranges[r + 1] <= u) r += 2;
         liveCommitted = r < ranges.length && ranges[r] <= u;
       }
-      let committed = -1;
-      let idx0 = -1;
+      contents.length = 0;
+      variantOf.length = 0;
+      let committedContent = -1;
       if (differing === null || differing.has(u)) {
-        idx0 = n++;
-        eUnits[idx0] = u;
-        eVariants[idx0] = 0;
-        this.live.copy(data, idx0 * unit, base, this.unitEnd(u));
-        if (liveCommitted) committed = idx0;
+        liveUnit.fill(0);
+        this.live.copy(liveUnit, 0, base, this.unitEnd(u));
+        contents.push(liveUnit);
+        variantOf.push(0);
+        if (liveCommitted) committedContent = 0;
       }
       let variant = 1;
       for (let s = 0; s < sources.length; s++) {
         const snap = sources[s].get(u);
         if (snap === undefined) continue;
-        let e: number;
         if (snap.compare(dur, base, base + unit) === 0) {
-          e = -1; // the flushed content is the durable one
-        } else {
-          e = -1;
+          // The flushed content is the durable one: committing it changes nothing.
+          if (commits[s] && !liveCommitted) committedContent = -1;
+          continue;
+        }
+        contents.push(snap);
+        variantOf.push(Math.min(variant++, 255));
+        if (commits[s] && !liveCommitted) committedContent = contents.length - 1;
+      }
+      for (let a = 0; a < perUnit; a++) {
+        const at = a * atom;
+        const first = n;
+        let committed = -1;
+        for (let c = 0; c < contents.length; c++) {
+          const content = contents[c];
+          if (content.compare(dur, base + at, base + at + atom, at, at + atom) === 0) continue;
+          let e = -1;
           for (let j = first; j < n; j++) {
-            if (snap.compare(data, j * unit, (j + 1) * unit) === 0) {
+            if (content.compare(data, j * atom, (j + 1) * atom, at, at + atom) === 0) {
               e = j;
               break;
             }
           }
           if (e < 0) {
             e = n++;
-            eUnits[e] = u;
-            eVariants[e] = Math.min(variant++, 255);
-            snap.copy(data, e * unit);
+            eUnits[e] = (base + at) / atom;
+            eVariants[e] = variantOf[c];
+            content.copy(data, e * atom, at, at + atom);
           }
+          if (c === committedContent) committed = e;
         }
-        if (commits[s] && !liveCommitted) committed = e;
+        if (committed >= 0) commit.push(committed);
       }
-      if (committed >= 0) commit.push(committed);
     }
 
     const stack =
@@ -326,7 +363,7 @@ export class DurabilityModel {
     this.crashPoints++;
 
     // Apply the fence.
-    for (const e of commit) data.copy(dur, eUnits[e] * unit, e * unit, (e + 1) * unit);
+    for (const e of commit) data.copy(dur, eUnits[e] * atom, e * atom, (e + 1) * atom);
     if (syncPending) this.pending.clear();
   }
 
@@ -363,7 +400,8 @@ function captureStack(): string {
 
 /**
  * A MappingBackend over ordinary memory. With a model it tracks durability; without one (a crash
- * image opened for recovery) flush and fence do nothing.
+ * image opened for recovery, a kill-model run) flush and fence do nothing. With a kill recorder,
+ * every call is a kill point.
  */
 export class SimulatedBackend implements MappingBackend {
   private ab: ArrayBuffer;
@@ -379,6 +417,7 @@ export class SimulatedBackend implements MappingBackend {
     path: string,
     readOnly: boolean,
     readonly model: DurabilityModel | null,
+    readonly kill: KillRecorder | null = null,
   ) {
     this.ab = ab;
     this.meta = {
@@ -413,7 +452,13 @@ export class SimulatedBackend implements MappingBackend {
     return u1 > u0 ? [u0, u1] : [];
   }
 
+  /** Crash points so far (kill points in a kill-model run); null without a model or recorder. */
+  crashPoints(): number | null {
+    return this.model?.crashPoints ?? this.kill?.points ?? null;
+  }
+
   flush(offset: number, length: number): number {
+    this.kill?.point('flush', offset, length, null);
     const m = this.model;
     if (m === null || length === 0) return 0;
     if (this.granularity === 'cacheline') m.flush(offset, length);
@@ -422,6 +467,7 @@ export class SimulatedBackend implements MappingBackend {
   }
 
   drain(): number {
+    this.kill?.point('drain', 0, 0, null);
     const m = this.model;
     if (m === null || this.granularity === 'page') return 0;
     m.fence('drain', 0, 0, this.granularity === 'byte' ? 'all' : 'none', true, null);
@@ -445,6 +491,7 @@ export class SimulatedBackend implements MappingBackend {
     // As the native backend does: the Mapping relies on these checks for persist()'s fast path.
     const status = this.checkRange(offset, length);
     if (status !== 0) return status;
+    this.kill?.point('persist', offset, length, null);
     this.persistRange('persist', offset, length);
     return 0;
   }
@@ -459,6 +506,7 @@ export class SimulatedBackend implements MappingBackend {
   }
 
   persistAsync(offset: number, length: number, callback: (status: number) => void): void {
+    this.kill?.point('persistAsync', offset, length, null);
     const m = this.model;
     const op = m !== null ? m.beginAsync(offset, length) : null;
     this.inflight++;
@@ -481,6 +529,7 @@ export class SimulatedBackend implements MappingBackend {
   persistExtents(extents: Float64Array, count: number): number {
     const merged = coalesce(extents, count, this.meta.length, this.meta.flushUnit);
     if (merged <= 0) return merged;
+    this.kill?.point('persistDirty', 0, 0, null);
     this.persistRuns(extents, merged);
     // As the native backend does: (runs, bytes) in the first pair.
     let bytes = 0;
@@ -517,6 +566,7 @@ export class SimulatedBackend implements MappingBackend {
     const status = this.checkRange(offset, length);
     if (status !== 0) return status;
     if (length === 0) return 0;
+    this.kill?.point('write', offset, length, { offset, bytes: Buffer.from(src.buffer, src.byteOffset, length) });
     new Uint8Array(this.ab).set(src, offset);
     this.persistRange('write', offset, length);
     return length;
@@ -524,6 +574,7 @@ export class SimulatedBackend implements MappingBackend {
 
   fillPersist(offset: number, length: number, byte: number): number {
     if (length === 0) return 0;
+    this.kill?.point('fill', offset, length, this.kill !== null ? { offset, bytes: Buffer.alloc(length, byte) } : null);
     new Uint8Array(this.ab).fill(byte, offset, offset + length);
     this.persistRange('fill', offset, length);
     return 0;
@@ -535,6 +586,7 @@ export class SimulatedBackend implements MappingBackend {
     // Detach the program's buffer as munmap would; keep the contents.
     this.retained = detach(this.ab);
     this.model?.setLive(new Uint8Array(this.retained));
+    this.kill?.setLive(new Uint8Array(this.retained));
   }
 
   pins(): number {
