@@ -5,7 +5,7 @@ import { badBlocksOf, type ByteRange } from './device-info';
 import { invalidArgValue, pmemError, untransferableError } from './errors';
 import { createMapping, type Mapping } from './mapping';
 import type { OpenOptions } from './types';
-import { validateBoolean, validateInteger, validateObject, validateOneOf, validatePath } from './validate';
+import { validateBoolean, validateInteger, validateKeys, validateObject, validateOneOf, validatePath } from './validate';
 
 const GRANULARITIES = ['auto', 'byte', 'cacheline', 'page'] as const;
 const LOCKS = ['exclusive', 'shared', 'none'] as const;
@@ -14,28 +14,6 @@ const OPTION_KEYS = [
   'create', 'exclusive', 'size', 'sparse', 'readOnly', 'offset', 'length', 'granularity', 'lock', 'mode', 'allowBadBlocks',
 ] as const;
 
-/** Edit distance, for "did you mean" (option names are short). */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length]!;
-}
-
-/** A misspelt option must not be ignored: `{ creat: true }` would open without creating. */
-function refuseUnknownKeys(o: Record<string, unknown>): void {
-  for (const key of Object.keys(o)) {
-    if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
-    const closest = [...OPTION_KEYS].sort((x, y) => distance(key, x) - distance(key, y))[0]!;
-    const hint = distance(key, closest) <= Math.max(2, Math.floor(closest.length / 3)) ? ` (did you mean '${closest}'?)` : '';
-    throw invalidArgValue(`options.${key}`, o[key], `is not an option of open()${hint}; the options are ${OPTION_KEYS.join(', ')}`);
-  }
-}
-
 function flag(o: Record<string, unknown>, name: string): boolean {
   return o[name] === undefined ? false : validateBoolean(o[name], `options.${name}`);
 }
@@ -43,7 +21,7 @@ function flag(o: Record<string, unknown>, name: string): boolean {
 /** What the native core needs, and what open() itself decides (the bad-block check). */
 function parseOptions(options: unknown): { native: NativeOpenOptions; allowBadBlocks: boolean } {
   const o = options === undefined ? {} : validateObject(options, 'options');
-  refuseUnknownKeys(o);
+  validateKeys(o, OPTION_KEYS, 'open()');
   const readOnly = flag(o, 'readOnly');
   const create = flag(o, 'create');
   const exclusive = flag(o, 'exclusive');

@@ -68,3 +68,25 @@ export function validatePath(value: unknown, name = 'path'): string {
   if (path.includes('\u0000')) throw invalidArgValue(name, path, 'must be a string without null bytes');
   return path;
 }
+
+/** Edit distance, for "did you mean" (option names are short). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** A misspelt option must not be ignored (`{ creat: true }` would open without creating): refuse it, naming the closest. */
+export function validateKeys(o: Record<string, unknown>, allowed: readonly string[], fn: string): void {
+  for (const key of Object.keys(o)) {
+    if (allowed.includes(key)) continue;
+    const closest = [...allowed].sort((x, y) => distance(key, x) - distance(key, y))[0]!;
+    const hint = distance(key, closest) <= Math.max(2, Math.floor(closest.length / 3)) ? ` (did you mean '${closest}'?)` : '';
+    throw invalidArgValue(`options.${key}`, o[key], `is not an option of ${fn}${hint}; the options are ${allowed.join(', ')}`);
+  }
+}

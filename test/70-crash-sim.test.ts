@@ -896,6 +896,12 @@ describe('crashTest option validation', () => {
     await assert.rejects(crashTest({ ...base, initialImage: 'abc' as never }), TYPE);
     await assert.rejects(crashTest({ ...base, captureStacks: 1 as never }), TYPE);
     await assert.rejects(crashTest({ ...base, crash: 'oom' as never }), VALUE);
+    await assert.rejects(crashTest({ ...base, atomicunit: 64 } as never), (e: Error) => {
+      VALUE(e);
+      assert.match(e.message, /options\.atomicunit.*not an option of crashTest\(\) \(did you mean 'atomicUnit'\?\)/);
+      return true;
+    });
+    assert.throws(() => createSimulatedMapping({ size: 64, granularty: 'page' } as never), /did you mean 'granularity'/);
     await assert.rejects(crashTest({ ...base, atomicUnit: 4 }), RANGE);
     await assert.rejects(crashTest({ ...base, atomicUnit: 128 }), RANGE, 'larger than a line');
     await assert.rejects(crashTest({ ...base, atomicUnit: 24 }), VALUE);

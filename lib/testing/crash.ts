@@ -238,8 +238,13 @@ function atomicUnitOf(value: unknown, granularity: Granularity): number {
   return n;
 }
 
+const OPTION_KEYS: readonly (keyof CrashTestOptions)[] = [
+  'size', 'granularity', 'crash', 'atomicUnit', 'workload', 'recover', 'imagesPerPoint', 'seed', 'extremes',
+  'maxFailures', 'initialImage', 'path', 'captureStacks',
+];
+
 function normalize(options: unknown): Normalized {
-  const o = checkOptionsObject(options, 'options', true);
+  const o = checkOptionsObject(options, 'options', true, { allowed: OPTION_KEYS, fn: 'crashTest()' });
   const { size, initial } = sizeAndImage(o, 'options');
   const granularity = checkEnum(o.granularity, 'options.granularity', GRANULARITIES, 'cacheline');
   return {
@@ -572,7 +577,7 @@ class Context implements RecoverContext {
   }
 
   open(options?: { readOnly?: boolean }): Mapping {
-    const o = checkOptionsObject(options, 'options', false);
+    const o = checkOptionsObject(options, 'options', false, { allowed: ['readOnly'], fn: 'context.open()' });
     const readOnly = checkBoolean(o.readOnly, 'options.readOnly', false);
     if (this.finished) {
       throw pmemError('ERR_INVALID_STATE', 'Invalid state: recover has settled; its crash image is gone');

@@ -106,7 +106,10 @@ export interface SimulatedMappingOptions {
  * failure would keep. (crashTest's workloads get such a mapping too; the helpers work on them.)
  */
 export function createSimulatedMapping(options: SimulatedMappingOptions): Mapping {
-  const o = checkOptionsObject(options, 'options', true);
+  const o = checkOptionsObject(options, 'options', true, {
+    allowed: ['size', 'initialImage', 'granularity', 'path', 'readOnly'] satisfies (keyof SimulatedMappingOptions)[],
+    fn: 'createSimulatedMapping()',
+  });
   const { size, initial } = sizeAndImage(o, 'options');
   const granularity = checkEnum(o.granularity, 'options.granularity', ['cacheline', 'byte', 'page'] as const, 'cacheline');
   const path = checkString(o.path, 'options.path', '<simulated>');

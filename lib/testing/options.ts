@@ -3,12 +3,19 @@
  * shared validators of lib/validate.ts with defaults for omitted options.
  * @internal
  */
-import { validateBoolean, validateFunction, validateInteger, validateObject, validateOneOf, validateString } from '../validate';
+import { validateBoolean, validateFunction, validateInteger, validateKeys, validateObject, validateOneOf, validateString } from '../validate';
 
-/** `options` must be a plain object; an omitted optional one is `{}`. */
-export function checkOptionsObject(value: unknown, name: string, required: boolean): Record<string, unknown> {
+/** `options` must be a plain object; an omitted optional one is `{}`. With `keys`, any other key is refused (for `fn`). */
+export function checkOptionsObject(
+  value: unknown,
+  name: string,
+  required: boolean,
+  keys?: { allowed: readonly string[]; fn: string },
+): Record<string, unknown> {
   if (value === undefined && !required) return {};
-  return validateObject(value, name);
+  const o = validateObject(value, name);
+  if (keys !== undefined) validateKeys(o, keys.allowed, keys.fn);
+  return o;
 }
 
 /** An integer in [min, max]; omitted gives `dflt` (required when dflt is undefined). */
