@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'ERR_PMEM_ABI_MISMATCH'
   | 'ERR_PMEM_NOT_BUILT'
   | 'ERR_PMEM_UNTRANSFERABLE'
-  | 'ERR_INVALID_STATE';
+  | 'ERR_INVALID_STATE'
+  | 'ERR_KV_CORRUPT';
 
 /** Shape of node-pmem's errors: a standard Error (or TypeError/RangeError) with these fields. */
 export interface PmemError extends Error {

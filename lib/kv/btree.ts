@@ -1,0 +1,841 @@
+/**
+ * An ordered index that lives in a mapping: a copy-on-write B+-tree from byte-string keys to
+ * numbers (for the KV store: record offsets), durable at checkpoints, opened in constant time.
+ *
+ * Region layout (little-endian; `base` is the region's offset in the mapping):
+ *
+ *   [0, 64)          checkpoint slot 0 ─┐ checkpoint k is written to slot k & 1, its allocation
+ *   [64, 128)        checkpoint slot 1 ─┘ bitmap to copy k & 1: the newer valid slot is in force
+ *   [4096, +B)       allocation bitmap copy 0 (one bit a node)
+ *   [4096+B, +B)     allocation bitmap copy 1
+ *   [N0, +n*4096)    nodes
+ *
+ *   slot:  0 magic "NPMBTRE\0" | 8 version | 12 epoch | 16 root | 20 node count | 24 u64 keys
+ *          32 meta (16 bytes, the owner's: where its log stood) | 48 bitmap CRC | 52 height
+ *          56 0 | 60 CRC-32C of bytes 0..60
+ *   node:  0 u16 kind (1 leaf, 2 inner) | 2 u16 count | 4 u16 heap start | 6 u16 garbage bytes
+ *          8 u32 epoch | 12 0 | 16 u16 slot[count]: entry offsets in key order
+ *          entries (from the end down): u16 key length | key | leaf: f64 value; inner: u32 child.
+ *          An inner node's first entry has an empty key and takes everything below the second.
+ *
+ * Copy-on-write by epoch: a node is changed in place only when it was made in the current write
+ * epoch; otherwise it is copied first (and its parent, up to the root). The epoch advances at each
+ * checkpoint and at each snapshot, so neither the tree of the last durable checkpoint nor that of a
+ * snapshot is ever changed. Between checkpoints nothing of the tree is flushed: the owner keeps
+ * its own log of what changed since (the checkpoint's meta says from where), and replays it after
+ * a crash. A checkpoint flushes the nodes made since the last one and the bitmap copy with one
+ * fence, then writes and persists its slot: a crash before the slot is durable leaves the previous
+ * checkpoint, whose nodes and bitmap copy were not touched.
+ *
+ * Nodes are not checksummed (a CRC of every node written per checkpoint would cost more than the
+ * writes themselves); every node read is checked for structure instead (kind, counts, offsets,
+ * child indices), so a damaged one is ERR_KV_CORRUPT, never an out-of-bounds access, and the owner
+ * verifies what the index points to (the store's records carry their CRC and key).
+ * @internal
+ */
+import type { Mapping } from '../mapping';
+import { pmemError } from '../errors';
+import { crc32c } from './crc32c';
+
+export const NODE_SIZE = 4096;
+const SLOT_SIZE = 64;
+const HEADER_AREA = 4096;
+const NODE_HEADER = 16;
+const LEAF = 1;
+const INNER = 2;
+const MAGIC = Buffer.from('NPMBTRE\0', 'latin1');
+export const BTREE_VERSION = 1;
+/** Largest key: at least three entries must fit in a node. */
+export const MAX_KEY = 1024;
+const LEAF_VALUE = 8;
+const INNER_VALUE = 4;
+const NONE = 0xffffffff;
+
+/** Bytes the meta of a checkpoint holds. */
+export const META_SIZE = 16;
+
+export interface Bounds {
+  gt?: Uint8Array;
+  gte?: Uint8Array;
+  lt?: Uint8Array;
+  lte?: Uint8Array;
+}
+
+/** Region geometry: where the bitmaps and nodes go for a region of `length` bytes. */
+function geometry(length: number): { nodes: number; bitmapBytes: number; firstNode: number } {
+  // Each node costs NODE_SIZE bytes plus two bits of bitmap.
+  let nodes = Math.floor((length - HEADER_AREA) / (NODE_SIZE + 0.25));
+  for (;;) {
+    const bitmapBytes = Math.ceil(Math.ceil(nodes / 8) / 64) * 64;
+    const firstNode = Math.ceil((HEADER_AREA + 2 * bitmapBytes) / NODE_SIZE) * NODE_SIZE;
+    if (nodes > 0 && firstNode + nodes * NODE_SIZE > length) {
+      nodes--;
+      continue;
+    }
+    return { nodes, bitmapBytes, firstNode };
+  }
+}
+
+function corrupt(what: string, path: string): Error {
+  return pmemError('ERR_KV_CORRUPT', `${path}: the index is damaged (${what}); refusing to guess`, path);
+}
+
+/** A stored checkpoint. */
+interface Checkpoint {
+  epoch: number;
+  root: number;
+  keys: number;
+  height: number;
+  meta: Buffer;
+}
+
+/** A frozen view of the tree: what iterators read. Released when done. */
+export interface Snapshot {
+  readonly root: number;
+  readonly epoch: number;
+  released: boolean;
+}
+
+export class BTree {
+  readonly #m: Mapping;
+  readonly #b: Buffer;
+  readonly #dv: DataView;
+  readonly #base: number;
+  readonly #path: string;
+  readonly #nodes: number;
+  readonly #bitmapBytes: number;
+  readonly #firstNode: number;
+  /** Allocation in DRAM: set bits are nodes in use (by the tree, a snapshot or the last checkpoint). */
+  readonly #allocated: Uint8Array;
+  /** Nodes made since the last checkpoint and still in the tree: flushed by the next one. */
+  readonly #dirty = new Set<number>();
+  /** Nodes replaced since they were last part of a checkpoint or snapshot: [node, epoch replaced]. */
+  #retired: number[] = [];
+  readonly #snapshots = new Set<Snapshot>();
+  #root: number;
+  #height: number;
+  #keys: number;
+  /** Nodes with this epoch may change in place. */
+  #epoch: number;
+  /** Epoch of the checkpoint in force on media. */
+  #durableEpoch: number;
+  /** Never-used nodes are taken from here on (after open: the first clear bit from here). */
+  #next = 0;
+  /** Nodes given back, reused first (most recent first: still in cache, no first-touch fault). */
+  readonly #reusable: number[] = [];
+  #free: number;
+  /** Scratch for one node's entries during a split (no allocation per split beyond it). */
+  readonly #scratch = Buffer.alloc(NODE_SIZE);
+
+  private constructor(m: Mapping, base: number, length: number) {
+    this.#m = m;
+    this.#b = Buffer.from(m.buffer, 0, Math.min(m.length, 2 ** 32));
+    this.#dv = new DataView(this.#b.buffer, this.#b.byteOffset, this.#b.byteLength);
+    this.#base = base;
+    this.#path = m.path;
+    const g = geometry(length);
+    if (g.nodes < 8) throw pmemError('ERR_KV_CORRUPT', `${m.path}: an index region of ${length} bytes holds no tree`, m.path);
+    this.#nodes = g.nodes;
+    this.#bitmapBytes = g.bitmapBytes;
+    this.#firstNode = base + g.firstNode;
+    this.#allocated = new Uint8Array(this.#bitmapBytes);
+    this.#root = NONE;
+    this.#height = 0;
+    this.#keys = 0;
+    this.#epoch = 1;
+    this.#durableEpoch = 0;
+    this.#free = g.nodes;
+  }
+
+  /** Bytes of region needed for `nodes` nodes. */
+  static regionBytes(nodes: number): number {
+    const bitmapBytes = Math.ceil(Math.ceil(nodes / 8) / 64) * 64;
+    return Math.ceil((HEADER_AREA + 2 * bitmapBytes) / NODE_SIZE) * NODE_SIZE + nodes * NODE_SIZE;
+  }
+
+  /** Make an empty tree in [base, base + length) and checkpoint it (durable on return). */
+  static format(m: Mapping, base: number, length: number, meta: Uint8Array): BTree {
+    const t = new BTree(m, base, length);
+    t.#b.fill(0, base, base + HEADER_AREA + 2 * t.#bitmapBytes);
+    m.persist(base, HEADER_AREA + 2 * t.#bitmapBytes);
+    t.#root = t.#alloc(LEAF);
+    t.#height = 1;
+    t.checkpoint(meta);
+    return t;
+  }
+
+  /** The tree of the newest valid checkpoint in the region, and that checkpoint's meta. Reads O(bitmap), not O(keys). */
+  static open(m: Mapping, base: number, length: number): { tree: BTree; meta: Buffer } {
+    const t = new BTree(m, base, length);
+    const slots = [0, 1].map((i) => t.#readSlot(i)).filter((s): s is Checkpoint => s !== null);
+    if (slots.length === 0) throw corrupt('no valid checkpoint', t.#path);
+    const cp = slots.length === 2 && slots[1]!.epoch > slots[0]!.epoch ? slots[1]! : slots[0]!;
+    t.#b.copy(t.#allocated, 0, t.#bitmapAt(cp.epoch), t.#bitmapAt(cp.epoch) + t.#bitmapBytes);
+    let used = 0;
+    for (let i = 0; i < t.#allocated.length; i++) used += BITS[t.#allocated[i]!]!;
+    if (cp.root >= t.#nodes || !t.#isAllocated(cp.root)) throw corrupt(`root ${cp.root} is not an allocated node`, t.#path);
+    t.#root = cp.root;
+    t.#height = cp.height;
+    t.#keys = cp.keys;
+    t.#durableEpoch = cp.epoch;
+    t.#epoch = cp.epoch + 1;
+    t.#free = t.#nodes - used;
+    t.#check(cp.root);
+    return { tree: t, meta: cp.meta };
+  }
+
+  /** Keys in the tree. */
+  get size(): number {
+    return this.#keys;
+  }
+
+  /** Nodes in use and in all. */
+  get nodeUsage(): { used: number; total: number } {
+    return { used: this.#nodes - this.#free, total: this.#nodes };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Checkpoint slots and bitmaps
+
+  #slotAt(i: number): number {
+    return this.#base + i * SLOT_SIZE;
+  }
+
+  #bitmapAt(epoch: number): number {
+    return this.#base + HEADER_AREA + (epoch & 1) * this.#bitmapBytes;
+  }
+
+  #readSlot(i: number): Checkpoint | null {
+    const b = this.#b;
+    const at = this.#slotAt(i);
+    if (b.compare(MAGIC, 0, 8, at, at + 8) !== 0) return null;
+    if (crc32c(b, at, at + 60) !== b.readUInt32LE(at + 60)) return null; // torn: the other slot is in force
+    const epoch = b.readUInt32LE(at + 12);
+    if (b.readUInt32LE(at + 8) !== BTREE_VERSION) throw corrupt(`checkpoint version ${b.readUInt32LE(at + 8)}`, this.#path);
+    if (b.readUInt32LE(at + 20) !== this.#nodes) throw corrupt(`checkpoint of ${b.readUInt32LE(at + 20)} nodes in a region of ${this.#nodes}`, this.#path);
+    const bitmap = this.#bitmapAt(epoch);
+    if (crc32c(b, bitmap, bitmap + this.#bitmapBytes) !== b.readUInt32LE(at + 48)) return null;
+    return {
+      epoch,
+      root: b.readUInt32LE(at + 16),
+      keys: b.readUInt32LE(at + 24) + b.readUInt32LE(at + 28) * 2 ** 32,
+      height: b.readUInt32LE(at + 52),
+      meta: Buffer.from(b.subarray(at + 32, at + 32 + META_SIZE)),
+    };
+  }
+
+  /**
+   * Make the tree as it is now durable, with `meta` (the owner's position in its log): the nodes
+   * made since the last checkpoint and the bitmap with one fence, then the slot with another.
+   */
+  checkpoint(meta: Uint8Array): void {
+    if (meta.byteLength > META_SIZE) throw new RangeError(`checkpoint meta is at most ${META_SIZE} bytes`);
+    const m = this.#m;
+    const b = this.#b;
+    const epoch = this.#epoch;
+    for (const n of this.#dirty) m.markDirty(this.#nodeAt(n), NODE_SIZE);
+    // The bitmap of this checkpoint: what the tree uses, without the nodes only older trees use.
+    const bitmap = this.#bitmapAt(epoch);
+    b.set(this.#allocated, bitmap);
+    for (let i = 0; i < this.#retired.length; i += 2) {
+      const n = this.#retired[i]!;
+      b[bitmap + (n >>> 3)]! &= ~(1 << (n & 7));
+    }
+    m.markDirty(bitmap, this.#bitmapBytes);
+    m.persistDirty();
+    const at = this.#slotAt(epoch & 1);
+    b.fill(0, at, at + SLOT_SIZE);
+    MAGIC.copy(b, at);
+    b.writeUInt32LE(BTREE_VERSION, at + 8);
+    b.writeUInt32LE(epoch >>> 0, at + 12);
+    b.writeUInt32LE(this.#root, at + 16);
+    b.writeUInt32LE(this.#nodes, at + 20);
+    b.writeUInt32LE(this.#keys % 2 ** 32, at + 24);
+    b.writeUInt32LE(Math.floor(this.#keys / 2 ** 32), at + 28);
+    b.set(meta, at + 32);
+    b.writeUInt32LE(crc32c(b, bitmap, bitmap + this.#bitmapBytes), at + 48);
+    b.writeUInt32LE(this.#height, at + 52);
+    b.writeUInt32LE(crc32c(b, at, at + 60), at + 60);
+    m.persist(at, SLOT_SIZE);
+    this.#dirty.clear();
+    this.#durableEpoch = epoch;
+    this.#epoch = epoch + 1;
+    this.#reclaim();
+  }
+
+  /** Freeze the tree as it is now (for an iterator): later writes copy what it reads. */
+  snapshot(): Snapshot {
+    const s: Snapshot = { root: this.#root, epoch: this.#epoch, released: false };
+    this.#snapshots.add(s);
+    this.#epoch++;
+    return s;
+  }
+
+  release(s: Snapshot): void {
+    if (s.released) return;
+    s.released = true;
+    this.#snapshots.delete(s);
+    this.#reclaim();
+  }
+
+  /** Return to the allocator the retired nodes that neither the durable checkpoint nor a snapshot reads. */
+  #reclaim(): void {
+    const keep: number[] = [];
+    for (let i = 0; i < this.#retired.length; i += 2) {
+      const n = this.#retired[i]!;
+      const retiredAt = this.#retired[i + 1]!;
+      const madeAt = this.#epochOf(n);
+      const inCheckpoint = madeAt <= this.#durableEpoch && this.#durableEpoch < retiredAt;
+      let inSnapshot = false;
+      for (const s of this.#snapshots) if (madeAt <= s.epoch && s.epoch < retiredAt) inSnapshot = true;
+      if (inCheckpoint || inSnapshot) keep.push(n, retiredAt);
+      else this.#release(n);
+    }
+    this.#retired = keep;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Nodes
+
+  #nodeAt(n: number): number {
+    return this.#firstNode + n * NODE_SIZE;
+  }
+
+  #isAllocated(n: number): boolean {
+    return (this.#allocated[n >>> 3]! & (1 << (n & 7))) !== 0;
+  }
+
+  #epochOf(n: number): number {
+    return this.#dv.getUint32(this.#nodeAt(n) + 8, true);
+  }
+
+  #alloc(kind: number): number {
+    if (this.#free === 0) {
+      throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
+    }
+    let n = this.#reusable.pop();
+    while (n !== undefined && this.#isAllocated(n)) n = this.#reusable.pop(); // (a node reused twice is skipped)
+    if (n === undefined) {
+      n = this.#next;
+      while (this.#isAllocated(n)) n = n + 1 === this.#nodes ? 0 : n + 1;
+      this.#next = n + 1 === this.#nodes ? 0 : n + 1;
+    }
+    this.#allocated[n >>> 3]! |= 1 << (n & 7);
+    this.#free--;
+    const at = this.#nodeAt(n);
+    const dv = this.#dv;
+    dv.setUint16(at, kind, true);
+    dv.setUint16(at + 2, 0, true);
+    dv.setUint16(at + 4, NODE_SIZE, true);
+    dv.setUint16(at + 6, 0, true);
+    dv.setUint32(at + 8, this.#epoch, true);
+    dv.setUint32(at + 12, 0, true);
+    this.#dirty.add(n);
+    return n;
+  }
+
+  #release(n: number): void {
+    this.#allocated[n >>> 3]! &= ~(1 << (n & 7));
+    this.#free++;
+    this.#dirty.delete(n);
+    this.#reusable.push(n);
+  }
+
+  /** A node leaves the tree: free now if only the current epoch knows it, else once nothing reads it. */
+  #drop(n: number): void {
+    if (this.#epochOf(n) === this.#epoch) this.#release(n);
+    else this.#retired.push(n, this.#epoch);
+  }
+
+  /** Structure check of a node before it is used (see the module comment). */
+  #check(n: number): number {
+    if (n >= this.#nodes || !this.#isAllocated(n)) throw corrupt(`node ${n} is not allocated`, this.#path);
+    const at = this.#nodeAt(n);
+    const dv = this.#dv;
+    const kind = dv.getUint16(at, true);
+    const count = dv.getUint16(at + 2, true);
+    const heap = dv.getUint16(at + 4, true);
+    if ((kind !== LEAF && kind !== INNER) || heap > NODE_SIZE || NODE_HEADER + 2 * count > heap) {
+      throw corrupt(`node ${n}: kind ${kind}, ${count} entries, heap at ${heap}`, this.#path);
+    }
+    return at;
+  }
+
+  #count(at: number): number {
+    return this.#dv.getUint16(at + 2, true);
+  }
+
+  #isLeaf(at: number): boolean {
+    return this.#dv.getUint16(at, true) === LEAF;
+  }
+
+  /** Offset (in the mapping) of entry i of the node at `at`. */
+  #entry(at: number, i: number): number {
+    const b = this.#b;
+    const s = at + NODE_HEADER + 2 * i;
+    const off = b[s]! | (b[s + 1]! << 8);
+    // The entry's key must lie inside the node too: off + 2 + key length <= NODE_SIZE.
+    if (off < NODE_HEADER || off > NODE_SIZE - 2 || off + 2 + (b[at + off]! | (b[at + off + 1]! << 8)) > NODE_SIZE) {
+      throw corrupt(`an entry of the node at ${at} lies outside it`, this.#path);
+    }
+    return at + off;
+  }
+
+  #keyLen(e: number): number {
+    return this.#dv.getUint16(e, true);
+  }
+
+  /** Compare `key` with the key of entry e: <0, 0, >0 (a byte loop: keys are short, a native call costs more). */
+  #cmp(key: Uint8Array, e: number): number {
+    const b = this.#b;
+    const len = b[e]! | (b[e + 1]! << 8);
+    const n = key.length < len ? key.length : len;
+    const at = e + 2;
+    for (let i = 0; i < n; i++) {
+      const d = key[i]! - b[at + i]!;
+      if (d !== 0) return d;
+    }
+    return key.length - len;
+  }
+
+  #child(e: number): number {
+    return this.#dv.getUint32(e + 2 + this.#keyLen(e), true);
+  }
+
+  #value(e: number): number {
+    return this.#dv.getFloat64(e + 2 + this.#keyLen(e), true);
+  }
+
+  /** Leaf: the first entry with key >= `key` (count if none); `found` whether it is equal. */
+  #lowerBound(at: number, key: Uint8Array): { i: number; found: boolean } {
+    let lo = 0;
+    let hi = this.#count(at);
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#cmp(key, this.#entry(at, mid)) > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return { i: lo, found: lo < this.#count(at) && this.#cmp(key, this.#entry(at, lo)) === 0 };
+  }
+
+  /** Inner: the child entry whose range holds `key` (the last with key <= it; entry 0 is -inf). */
+  #route(at: number, key: Uint8Array): number {
+    let lo = 1;
+    let hi = this.#count(at);
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#cmp(key, this.#entry(at, mid)) >= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+
+  #entrySize(at: number, e: number): number {
+    return 2 + this.#keyLen(e) + (this.#isLeaf(at) ? LEAF_VALUE : INNER_VALUE);
+  }
+
+  #room(at: number): number {
+    const dv = this.#dv;
+    return dv.getUint16(at + 4, true) - (NODE_HEADER + 2 * dv.getUint16(at + 2, true)) + dv.getUint16(at + 6, true);
+  }
+
+  /** Rewrite a node's heap without its garbage (in place: the node is writable). */
+  #compact(at: number): void {
+    const count = this.#count(at);
+    const scratch = this.#scratch;
+    const dv = this.#dv;
+    let heap = NODE_SIZE;
+    for (let i = 0; i < count; i++) {
+      const e = this.#entry(at, i);
+      const size = this.#entrySize(at, e);
+      heap -= size;
+      this.#b.copy(scratch, heap, e, e + size);
+      dv.setUint16(at + NODE_HEADER + 2 * i, heap, true);
+    }
+    scratch.copy(this.#b, at + heap, heap, NODE_SIZE);
+    dv.setUint16(at + 4, heap, true);
+    dv.setUint16(at + 6, 0, true);
+  }
+
+  /** Insert an entry at slot i of a writable node that has room for it. */
+  #insertAt(at: number, i: number, key: Uint8Array, value: number): void {
+    const dv = this.#dv;
+    const size = 2 + key.byteLength + (this.#isLeaf(at) ? LEAF_VALUE : INNER_VALUE);
+    const count = this.#count(at);
+    if (dv.getUint16(at + 4, true) - (NODE_HEADER + 2 * (count + 1)) < size) this.#compact(at);
+    const heap = dv.getUint16(at + 4, true) - size;
+    const e = at + heap;
+    dv.setUint16(e, key.byteLength, true);
+    this.#b.set(key, e + 2);
+    if (this.#isLeaf(at)) dv.setFloat64(e + 2 + key.byteLength, value, true);
+    else dv.setUint32(e + 2 + key.byteLength, value, true);
+    const slots = at + NODE_HEADER;
+    this.#b.copyWithin(slots + 2 * (i + 1), slots + 2 * i, slots + 2 * count);
+    dv.setUint16(slots + 2 * i, heap, true);
+    dv.setUint16(at + 2, count + 1, true);
+    dv.setUint16(at + 4, heap, true);
+  }
+
+  #removeAt(at: number, i: number): void {
+    const dv = this.#dv;
+    const count = this.#count(at);
+    const e = this.#entry(at, i);
+    dv.setUint16(at + 6, dv.getUint16(at + 6, true) + this.#entrySize(at, e), true);
+    const slots = at + NODE_HEADER;
+    this.#b.copyWithin(slots + 2 * i, slots + 2 * (i + 1), slots + 2 * count);
+    dv.setUint16(at + 2, count - 1, true);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lookup
+
+  /** The value of `key`, or undefined. */
+  get(key: Uint8Array): number | undefined {
+    return this.#getFrom(this.#root, key);
+  }
+
+  #getFrom(root: number, key: Uint8Array): number | undefined {
+    let at = this.#check(root);
+    while (!this.#isLeaf(at)) at = this.#check(this.#child(this.#entry(at, this.#route(at, key))));
+    const { i, found } = this.#lowerBound(at, key);
+    return found ? this.#value(this.#entry(at, i)) : undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Updates
+
+  /** Path from the root to the leaf for `key`: node numbers, and the entry taken in each inner node. */
+  #descend(key: Uint8Array, nodes: number[], taken: number[]): void {
+    let n = this.#root;
+    let at = this.#check(n);
+    nodes.push(n);
+    while (!this.#isLeaf(at)) {
+      const i = this.#route(at, key);
+      taken.push(i);
+      n = this.#child(this.#entry(at, i));
+      at = this.#check(n);
+      nodes.push(n);
+    }
+  }
+
+  /** Make path node `d` changeable in place (copying it, and its parents as needed); returns its number. */
+  #writable(nodes: number[], taken: number[], d: number): number {
+    const n = nodes[d]!;
+    if (this.#epochOf(n) === this.#epoch) return n;
+    const from = this.#nodeAt(n);
+    const copy = this.#alloc(this.#dv.getUint16(from, true));
+    const to = this.#nodeAt(copy);
+    this.#b.copy(this.#b, to + 2, from + 2, from + NODE_SIZE);
+    this.#dv.setUint32(to + 8, this.#epoch, true);
+    nodes[d] = copy;
+    this.#drop(n);
+    if (d === 0) {
+      this.#root = copy;
+    } else {
+      const parent = this.#nodeAt(this.#writable(nodes, taken, d - 1));
+      this.#setChild(this.#entry(parent, taken[d - 1]!), copy);
+    }
+    return copy;
+  }
+
+  #setChild(e: number, child: number): void {
+    this.#dv.setUint32(e + 2 + this.#keyLen(e), child, true);
+  }
+
+  /** Set `key` to `value` (a number; the store's record offsets). */
+  set(key: Uint8Array, value: number): void {
+    if (key.byteLength > MAX_KEY) throw new RangeError(`index keys are at most ${MAX_KEY} bytes`);
+    // Room for the worst case before anything changes: a copied path and a split at every level.
+    if (this.#free < 2 * this.#height + 2) {
+      throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
+    }
+    const nodes: number[] = [];
+    const taken: number[] = [];
+    this.#descend(key, nodes, taken);
+    const d = nodes.length - 1;
+    const leafAt = this.#nodeAt(nodes[d]!);
+    const { i, found } = this.#lowerBound(leafAt, key);
+    if (found) {
+      const at = this.#nodeAt(this.#writable(nodes, taken, d));
+      const e = this.#entry(at, i);
+      this.#dv.setFloat64(e + 2 + this.#keyLen(e), value, true);
+      return;
+    }
+    this.#insert(nodes, taken, d, i, key, value);
+    this.#keys++;
+  }
+
+  /** Insert into path node d at slot i, splitting up the path when it does not fit. */
+  #insert(nodes: number[], taken: number[], d: number, i: number, key: Uint8Array, value: number): void {
+    const at = this.#nodeAt(this.#writable(nodes, taken, d));
+    const size = 2 + key.byteLength + (this.#isLeaf(at) ? LEAF_VALUE : INNER_VALUE) + 2;
+    if (this.#room(at) >= size) {
+      this.#insertAt(at, i, key, value);
+      return;
+    }
+    // Split: the upper half (by bytes) goes to a new right sibling.
+    const leaf = this.#isLeaf(at);
+    const right = this.#alloc(leaf ? LEAF : INNER);
+    const rightAt = this.#nodeAt(right);
+    const count = this.#count(at);
+    let bytes = 0;
+    let total = 0;
+    for (let j = 0; j < count; j++) total += this.#entrySize(at, this.#entry(at, j)) + 2;
+    let cut = 0;
+    while (cut < count - 1 && bytes + this.#entrySize(at, this.#entry(at, cut)) + 2 <= total / 2) {
+      bytes += this.#entrySize(at, this.#entry(at, cut)) + 2;
+      cut++;
+    }
+    if (cut === 0) cut = 1;
+    // The separator: the first key of the right node (for an inner node it becomes its -inf entry).
+    const sepEntry = this.#entry(at, cut);
+    const separator = Buffer.from(this.#b.subarray(sepEntry + 2, sepEntry + 2 + this.#keyLen(sepEntry)));
+    for (let j = cut; j < count; j++) {
+      const e = this.#entry(at, j);
+      const k = this.#b.subarray(e + 2, e + 2 + this.#keyLen(e));
+      const v = leaf ? this.#value(e) : this.#child(e);
+      this.#insertAt(rightAt, j - cut, leaf || j > cut ? k : EMPTY, v);
+    }
+    this.#dv.setUint16(at + 2, cut, true);
+    this.#compact(at);
+    // The new key sorts before the separator exactly when its slot is at or before the cut.
+    if (i > cut) this.#insertAt(rightAt, i - cut, key, value);
+    else this.#insertAt(at, i, key, value);
+    if (d === 0) {
+      const root = this.#alloc(INNER);
+      const rootAt = this.#nodeAt(root);
+      this.#insertAt(rootAt, 0, EMPTY, nodes[0]!);
+      this.#insertAt(rootAt, 1, separator, right);
+      this.#root = root;
+      this.#height++;
+      return;
+    }
+    this.#insert(nodes, taken, d - 1, taken[d - 1]! + 1, separator, right);
+  }
+
+  /** Remove `key`; whether it was there. */
+  delete(key: Uint8Array): boolean {
+    if (this.#free < this.#height) {
+      throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
+    }
+    const nodes: number[] = [];
+    const taken: number[] = [];
+    this.#descend(key, nodes, taken);
+    let d = nodes.length - 1;
+    const { i, found } = this.#lowerBound(this.#nodeAt(nodes[d]!), key);
+    if (!found) return false;
+    let at = this.#nodeAt(this.#writable(nodes, taken, d));
+    this.#removeAt(at, i);
+    this.#keys--;
+    // An empty node leaves its parent (the root stays, as an empty leaf at least).
+    while (d > 0 && this.#count(at) === 0) {
+      this.#drop(nodes[d]!);
+      d--;
+      at = this.#nodeAt(this.#writable(nodes, taken, d));
+      const j = taken[d]!;
+      if (j === 0 && this.#count(at) > 1) {
+        // The -inf child went: the next child takes its place (and the -inf key).
+        const next = this.#child(this.#entry(at, 1));
+        this.#setChild(this.#entry(at, 0), next);
+        this.#removeAt(at, 1);
+      } else {
+        this.#removeAt(at, j);
+      }
+    }
+    // A root with a single child gives way to it.
+    for (let rootAt = this.#nodeAt(this.#root); !this.#isLeaf(rootAt) && this.#count(rootAt) === 1; rootAt = this.#nodeAt(this.#root)) {
+      const old = this.#root;
+      this.#root = this.#child(this.#entry(rootAt, 0));
+      this.#height--;
+      this.#drop(old);
+    }
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Iteration
+
+  /** A cursor over a snapshot of the tree as it is now, in key order (or reverse). */
+  cursor(bounds: Bounds = {}, reverse = false): Cursor {
+    return new Cursor(this, this.snapshot(), bounds, reverse);
+  }
+
+  /** @internal for Cursor: the leaf path to the first key >= key (or > key), as [node, slot] pairs. */
+  seekPath(root: number, key: Uint8Array | null, after: boolean, reverse: boolean, stack: number[]): void {
+    stack.length = 0;
+    let at = this.#check(root);
+    for (;;) {
+      const count = this.#count(at);
+      if (this.#isLeaf(at)) {
+        let i: number;
+        if (key === null) i = reverse ? count - 1 : 0;
+        else {
+          const lb = this.#lowerBound(at, key);
+          // forward: first >= key (> key when after); reverse: last <= key (< key when after)
+          if (!reverse) i = lb.found && after ? lb.i + 1 : lb.i;
+          else i = lb.found && !after ? lb.i : lb.i - 1;
+        }
+        stack.push(at, i);
+        return;
+      }
+      const i = key === null ? (reverse ? count - 1 : 0) : this.#route(at, key);
+      stack.push(at, i);
+      at = this.#check(this.#child(this.#entry(at, i)));
+    }
+  }
+
+  /** @internal for Cursor: move the stack to the next (previous) entry; false at the end. */
+  step(stack: number[], reverse: boolean): boolean {
+    stack[stack.length - 1] = stack[stack.length - 1]! + (reverse ? -1 : 1);
+    return this.settle(stack, reverse);
+  }
+
+  /** @internal for Cursor: from a leaf position that may lie past its node's entries, to the nearest entry that exists; false at the end. */
+  settle(stack: number[], reverse: boolean): boolean {
+    let d = stack.length - 2;
+    for (;;) {
+      const i = stack[d + 1]!;
+      if (i >= 0 && i < this.#count(stack[d]!)) break;
+      if (d === 0) return false;
+      stack.length = d;
+      d -= 2;
+      stack[d + 1] = stack[d + 1]! + (reverse ? -1 : 1);
+    }
+    while (!this.#isLeaf(stack[d]!)) {
+      const at = this.#check(this.#child(this.#entry(stack[d]!, stack[d + 1]!)));
+      stack.push(at, reverse ? this.#count(at) - 1 : 0);
+      d += 2;
+    }
+    // Only the root can be an empty leaf, and then d is 0 and the loop above returned.
+    return true;
+  }
+
+  /** @internal for Cursor */
+  entryKey(at: number, i: number): Buffer {
+    const e = this.#entry(at, i);
+    return this.#b.subarray(e + 2, e + 2 + this.#keyLen(e));
+  }
+
+  /** @internal for Cursor */
+  entryValue(at: number, i: number): number {
+    return this.#value(this.#entry(at, i));
+  }
+
+  /** Every node is allocated once and reachable once, counts add up, keys are in order: for tests. */
+  verify(): void {
+    const seen = new Set<number>();
+    let keys = 0;
+    let prev: Buffer | null = null;
+    const walk = (n: number, depth: number): void => {
+      if (seen.has(n)) throw corrupt(`node ${n} is reachable twice`, this.#path);
+      seen.add(n);
+      const at = this.#check(n);
+      const count = this.#count(at);
+      if (this.#isLeaf(at)) {
+        if (depth !== this.#height) throw corrupt(`leaf ${n} at depth ${depth} of ${this.#height}`, this.#path);
+        for (let i = 0; i < count; i++) {
+          const k = this.entryKey(at, i);
+          if (prev !== null && Buffer.compare(prev, k) >= 0) throw corrupt('keys out of order', this.#path);
+          prev = Buffer.from(k);
+          keys++;
+        }
+        return;
+      }
+      if (count === 0) throw corrupt(`inner node ${n} is empty`, this.#path);
+      for (let i = 0; i < count; i++) walk(this.#child(this.#entry(at, i)), depth + 1);
+    };
+    walk(this.#root, 1);
+    if (keys !== this.#keys) throw corrupt(`${keys} keys found, ${this.#keys} counted`, this.#path);
+    for (const n of seen) if (!this.#isAllocated(n)) throw corrupt(`node ${n} is in the tree but free`, this.#path);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+/** Set bits of each byte value. */
+const BITS = Uint8Array.from({ length: 256 }, (_, v) => {
+  let n = 0;
+  for (let x = v; x !== 0; x &= x - 1) n++;
+  return n;
+});
+
+/**
+ * Iteration over a snapshot: the keys within the bounds in byte order (reverse: descending).
+ * Keys are copied out; values are numbers. close() releases the snapshot (reaching the end does too).
+ */
+export class Cursor {
+  readonly #tree: BTree;
+  readonly #snap: Snapshot;
+  readonly #reverse: boolean;
+  readonly #lower: Uint8Array | null;
+  readonly #lowerOpen: boolean;
+  readonly #upper: Uint8Array | null;
+  readonly #upperOpen: boolean;
+  readonly #stack: number[] = [];
+  /** The stack names a candidate not yet returned (after positioning). */
+  #fresh = false;
+  #started = false;
+  #done = false;
+
+  constructor(tree: BTree, snap: Snapshot, bounds: Bounds, reverse: boolean) {
+    this.#tree = tree;
+    this.#snap = snap;
+    this.#reverse = reverse;
+    this.#lower = bounds.gt ?? bounds.gte ?? null;
+    this.#lowerOpen = bounds.gt !== undefined;
+    this.#upper = bounds.lt ?? bounds.lte ?? null;
+    this.#upperOpen = bounds.lt !== undefined;
+  }
+
+  /**
+   * Position so that the next entry is the first >= key (reverse: the last <= key); a target
+   * outside the bounds goes to the bound (and past the far bound, to the end).
+   */
+  seek(key: Uint8Array): void {
+    if (this.#snap.released) return;
+    const near = this.#reverse ? this.#upper : this.#lower;
+    const nearOpen = this.#reverse ? this.#upperOpen : this.#lowerOpen;
+    const c = near === null ? 1 : Buffer.compare(key, near) * (this.#reverse ? -1 : 1);
+    if (c > 0) this.#position(key, false);
+    else this.#position(near!, nearOpen);
+    this.#done = false;
+  }
+
+  #position(key: Uint8Array | null, after: boolean): void {
+    this.#tree.seekPath(this.#snap.root, key, after, this.#reverse, this.#stack);
+    this.#started = true;
+    this.#fresh = true;
+  }
+
+  /** The next [key, value], or undefined at the end. */
+  next(): [Buffer, number] | undefined {
+    if (this.#done || this.#snap.released) return undefined;
+    const tree = this.#tree;
+    const stack = this.#stack;
+    if (!this.#started) {
+      const from = this.#reverse ? this.#upper : this.#lower;
+      this.#position(from, from !== null && (this.#reverse ? this.#upperOpen : this.#lowerOpen));
+    }
+    const more = this.#fresh ? tree.settle(stack, this.#reverse) : tree.step(stack, this.#reverse);
+    this.#fresh = false;
+    if (!more) return this.#end();
+    const d = stack.length - 2;
+    const key = tree.entryKey(stack[d]!, stack[d + 1]!);
+    const limit = this.#reverse ? this.#lower : this.#upper;
+    if (limit !== null) {
+      const c = Buffer.compare(key, limit);
+      const open = this.#reverse ? this.#lowerOpen : this.#upperOpen;
+      if (this.#reverse ? c < 0 || (open && c === 0) : c > 0 || (open && c === 0)) return this.#end();
+    }
+    return [Buffer.from(key), tree.entryValue(stack[d]!, stack[d + 1]!)];
+  }
+
+  #end(): undefined {
+    this.#done = true;
+    this.close();
+    return undefined;
+  }
+
+  close(): void {
+    this.#tree.release(this.#snap);
+  }
+}
