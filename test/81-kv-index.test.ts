@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'node-pmem';
 import { crashTest, currentCrashPoint, createSimulatedMapping, type Mapping } from 'node-pmem/testing';
-import { REPO_ROOT, freshPath, tmpDir } from './helpers';
+import { REPO_ROOT, freshPath, prng as rng, tmpDir } from './helpers';
 
 // Internal to the package: from its build (dist/), as the store uses it.
 const { BTree, MAX_KEY } = require(path.join(REPO_ROOT, 'dist', 'kv', 'btree.js')) as typeof import('../dist/kv/btree');
@@ -17,17 +17,6 @@ type Tree = import('../dist/kv/btree').BTree;
 
 const DIR = tmpDir();
 const META = Buffer.alloc(16);
-
-/** A deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Keys of every shape: empty, 0x00 and 0xff bytes, prefixes of each other, up to MAX_KEY. */
 function keyOf(r: () => number): Buffer {

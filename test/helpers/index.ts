@@ -304,3 +304,14 @@ function readU64(file: string, position: number): bigint {
     fs.closeSync(fd);
   }
 }
+
+/** A deterministic PRNG (mulberry32): floats in [0, 1), the same sequence for a seed everywhere. */
+export function prng(seed: number): () => number {
+  let a = seed | 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
