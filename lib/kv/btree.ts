@@ -4,15 +4,15 @@
  *
  * Region layout (little-endian; `base` is the region's offset in the mapping):
  *
- *   [0, 64)          checkpoint slot 0 ─┐ checkpoint k is written to slot k & 1, its allocation
- *   [64, 128)        checkpoint slot 1 ─┘ bitmap to copy k & 1: the newer valid slot is in force
+ *   [0, 128)         checkpoint slot 0 ─┐ checkpoint k is written to slot k & 1, its allocation
+ *   [128, 256)       checkpoint slot 1 ─┘ bitmap to copy k & 1: the newer valid slot is in force
  *   [4096, +B)       allocation bitmap copy 0 (one bit a node)
  *   [4096+B, +B)     allocation bitmap copy 1
  *   [N0, +n*4096)    nodes
  *
  *   slot:  0 magic "NPMBTRE\0" | 8 version | 12 epoch | 16 root | 20 node count | 24 u64 keys
- *          32 meta (16 bytes, the owner's: where its log stood) | 48 bitmap CRC | 52 height
- *          56 0 | 60 CRC-32C of bytes 0..60
+ *          32 bitmap CRC | 36 height | 40 meta (META_SIZE bytes, the owner's: where its log stood)
+ *          124 CRC-32C of bytes 0..124
  *   node:  0 u16 kind (1 leaf, 2 inner) | 2 u16 count | 4 u16 heap start | 6 u16 garbage bytes
  *          8 u32 epoch | 12 0 | 16 u16 slot[count]: entry offsets in key order
  *          entries (from the end down): u16 key length | key | leaf: f64 value; inner: u32 child.
@@ -38,7 +38,8 @@ import { pmemError } from '../errors';
 import { crc32c } from './crc32c';
 
 export const NODE_SIZE = 4096;
-const SLOT_SIZE = 64;
+const SLOT_SIZE = 128;
+const SLOT_CRC = SLOT_SIZE - 4;
 const HEADER_AREA = 4096;
 const NODE_HEADER = 16;
 const LEAF = 1;
@@ -52,7 +53,7 @@ const INNER_VALUE = 4;
 const NONE = 0xffffffff;
 
 /** Bytes the meta of a checkpoint holds. */
-export const META_SIZE = 16;
+export const META_SIZE = 84;
 
 export interface Bounds {
   gt?: Uint8Array;
@@ -209,18 +210,18 @@ export class BTree {
     const b = this.#b;
     const at = this.#slotAt(i);
     if (b.compare(MAGIC, 0, 8, at, at + 8) !== 0) return null;
-    if (crc32c(b, at, at + 60) !== b.readUInt32LE(at + 60)) return null; // torn: the other slot is in force
+    if (crc32c(b, at, at + SLOT_CRC) !== b.readUInt32LE(at + SLOT_CRC)) return null; // torn: the other slot is in force
     const epoch = b.readUInt32LE(at + 12);
     if (b.readUInt32LE(at + 8) !== BTREE_VERSION) throw corrupt(`checkpoint version ${b.readUInt32LE(at + 8)}`, this.#path);
     if (b.readUInt32LE(at + 20) !== this.#nodes) throw corrupt(`checkpoint of ${b.readUInt32LE(at + 20)} nodes in a region of ${this.#nodes}`, this.#path);
     const bitmap = this.#bitmapAt(epoch);
-    if (crc32c(b, bitmap, bitmap + this.#bitmapBytes) !== b.readUInt32LE(at + 48)) return null;
+    if (crc32c(b, bitmap, bitmap + this.#bitmapBytes) !== b.readUInt32LE(at + 32)) return null;
     return {
       epoch,
       root: b.readUInt32LE(at + 16),
       keys: b.readUInt32LE(at + 24) + b.readUInt32LE(at + 28) * 2 ** 32,
-      height: b.readUInt32LE(at + 52),
-      meta: Buffer.from(b.subarray(at + 32, at + 32 + META_SIZE)),
+      height: b.readUInt32LE(at + 36),
+      meta: Buffer.from(b.subarray(at + 40, at + 40 + META_SIZE)),
     };
   }
 
@@ -252,10 +253,10 @@ export class BTree {
     b.writeUInt32LE(this.#nodes, at + 20);
     b.writeUInt32LE(this.#keys % 2 ** 32, at + 24);
     b.writeUInt32LE(Math.floor(this.#keys / 2 ** 32), at + 28);
-    b.set(meta, at + 32);
-    b.writeUInt32LE(crc32c(b, bitmap, bitmap + this.#bitmapBytes), at + 48);
-    b.writeUInt32LE(this.#height, at + 52);
-    b.writeUInt32LE(crc32c(b, at, at + 60), at + 60);
+    b.writeUInt32LE(crc32c(b, bitmap, bitmap + this.#bitmapBytes), at + 32);
+    b.writeUInt32LE(this.#height, at + 36);
+    b.set(meta, at + 40);
+    b.writeUInt32LE(crc32c(b, at, at + SLOT_CRC), at + SLOT_CRC);
     m.persist(at, SLOT_SIZE);
     this.#dirty.clear();
     this.#durableEpoch = epoch;
