@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // node-pmem demo: open a mapping, write, persist, close, reopen and show the data came back,
-// with the durability tier and the reason for it; then the example key-value store across
+// with the durability tier and the reason for it; then the key-value store (node-pmem/kv) across
 // process restarts (examples/kv/demo.js).
 //
 //   npm run demo                 # DRAM-backed file (tmpfs), clearly labelled
@@ -65,9 +65,9 @@ if (back !== message) {
 }
 if (given === undefined) fs.unlinkSync(target);
 
-// Part two: the example store, each step a separate process.
+// Part two: the key-value store, each step a separate process.
 if (process.exitCode === undefined) {
-  console.log('\n--- the example key-value store (examples/kv) ---\n');
+  console.log('\n--- the key-value store (node-pmem/kv; examples/kv/demo.js) ---\n');
   if (isDevice) {
     console.log(`skipped on ${given}: the store needs a device of its own (run ${commandLine(['node', forUser(path.join(__dirname, 'kv', 'demo.js'))])} <device>)`);
   } else {

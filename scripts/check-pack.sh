@@ -22,8 +22,8 @@ for major in "${lines[@]}"; do
     const p = require('node-pmem'); const m = p.open('$f', { create: true, size: 4096 });
     m.write(0, 'ok', { persist: true }); if (m.read(0, 2).toString() !== 'ok') process.exit(1); m.close();" &&
     env -i PATH="$dir/bin" HOME="$work" "$dir/bin/node" --input-type=module -e "
-    import { open } from 'node-pmem'; import { crashTest } from 'node-pmem/testing';
-    if (typeof open !== 'function' || typeof crashTest !== 'function') process.exit(1);" &&
+    import { open } from 'node-pmem'; import { crashTest } from 'node-pmem/testing'; import { KvStore } from 'node-pmem/kv';
+    if (typeof open !== 'function' || typeof crashTest !== 'function' || typeof KvStore !== 'function') process.exit(1);" &&
     env -i PATH="$dir/bin" HOME="$work" "$dir/bin/node" node_modules/.bin/node-pmem info "$f" >/dev/null)
   echo "check-pack: Node $("$dir/bin/node" --version): installed with --ignore-scripts, require, import and node-pmem info work without a compiler"
 done

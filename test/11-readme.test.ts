@@ -18,11 +18,10 @@
  * strings do not count, so `// CommonJS: const { open } = require('node-pmem')` in an ESM
  * snippet is fine.
  *
- * Where a snippet runs: a directory of its own that looks like the repository root to it:
- * node_modules/node-pmem is a symlink to this checkout (package.json's exports point at dist/, so
- * `node-pmem` and `node-pmem/testing` resolve to what npm install built), examples/ is a symlink
- * to this checkout's examples/ (the KV README requires './examples/kv/store.js', as a script at
- * the repository root would), and it is the working directory.
+ * Where a snippet runs: a directory of its own, its working directory, where it finds the package
+ * as an installed user would: node_modules/node-pmem is a symlink to this checkout (package.json's
+ * exports point at dist/, so `node-pmem`, `node-pmem/testing` and `node-pmem/kv` resolve to what
+ * npm install built).
  *
  * Paths: the READMEs write `/mnt/pmem/...` for a directory on a DAX filesystem (fsdax). Every
  * string literal that starts with /mnt/pmem is pointed at <snippet dir>/mnt/pmem here, a plain
@@ -65,12 +64,11 @@ function slug(s: Snippet): string {
   return `${s.file.replace(/[^A-Za-z0-9.]+/g, '-')}-L${s.line}`;
 }
 
-/** A directory that looks like the repository root to the snippet, with the snippet in it. */
+/** A directory of the snippet's own, with node-pmem installed in it (a symlink to this checkout) and the snippet. */
 function stage(root: string, s: Snippet): { dir: string; file: string; mapped: number } {
   const dir = path.join(root, slug(s));
   fs.mkdirSync(path.join(dir, 'node_modules'), { recursive: true });
   fs.symlinkSync(REPO_ROOT, path.join(dir, 'node_modules', 'node-pmem'), 'dir');
-  fs.symlinkSync(path.join(REPO_ROOT, 'examples'), path.join(dir, 'examples'), 'dir');
   fs.mkdirSync(path.join(dir, 'mnt', 'pmem'), { recursive: true });
   const { code, count } = mapPmemPaths(s.code, dir);
   const file = path.join(dir, `snippet${s.type === 'module' ? '.mjs' : '.cjs'}`);

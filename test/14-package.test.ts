@@ -75,19 +75,27 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     assert.ok(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled');
   });
 
-  it('require() works and maps a file', () => {
+  it('require() works and maps a file; node-pmem/kv stores and reads back', () => {
     const f = path.join(DIR, 'cjs.bin');
+    const store = path.join(DIR, 'cjs.kv');
     const r = bare(['-e', `const p = require('node-pmem'); const m = p.open(${JSON.stringify(f)}, { create: true, size: 4096 });
-      m.write(0, 'cjs', { persist: true }); console.log(m.read(0, 3).toString(), m.granularity); m.close();`], project);
+      m.write(0, 'cjs', { persist: true }); console.log(m.read(0, 3).toString(), m.granularity); m.close();
+      const kv = require('node-pmem/kv'); const db = kv.open(${JSON.stringify(store)}, { create: true, size: kv.MIN_SIZE });
+      db.put('k', 'kv'); db.close(); const again = kv.open(${JSON.stringify(store)}); console.log(again.get('k'), again.count); again.close();`], project);
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^cjs page$/m);
+    assert.match(r.stdout, /^kv 1$/m);
   });
 
-  it('import works, node-pmem/testing too', () => {
+  it('import works, node-pmem/testing and node-pmem/kv too', () => {
     const r = bare(['--input-type=module', '-e', `import { open, cpuInfo } from 'node-pmem'; import { createSimulatedMapping } from 'node-pmem/testing';
-      console.log(typeof open, typeof createSimulatedMapping, cpuInfo().arch);`], project);
+      import { open as openStore, KvStore, MAX_KEY_BYTES } from 'node-pmem/kv';
+      console.log(typeof open, typeof createSimulatedMapping, cpuInfo().arch);
+      const db = KvStore.fromMapping(createSimulatedMapping({ size: 65536 }), { create: true });
+      db.put('k', 'esm'); console.log(typeof openStore, db.get('k'), MAX_KEY_BYTES);`], project);
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^function function x86_64|^function function \w+/m);
+    assert.match(r.stdout, /^function esm 1024$/m);
   });
 
   it('the node-pmem command runs (info)', () => {
@@ -134,11 +142,12 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     { resolution: 'bundler', module: 'esnext', files: ['consumer.ts'] },
   ];
   for (const { resolution, module, files } of consumers) {
-    it(`a TypeScript consumer of both entry points typechecks under moduleResolution ${resolution}`, () => {
+    it(`a TypeScript consumer of every entry point typechecks under moduleResolution ${resolution}`, () => {
       const dir = path.join(project, `ts-${resolution}`);
       fs.mkdirSync(dir);
       const source = `import { open, type Mapping } from 'node-pmem';
 import { crashTest, type CrashTestResult } from 'node-pmem/testing';
+import { open as openStore, KvStore, MAX_KEY_BYTES, type KvStats, type KvValue, type OpenOptions } from 'node-pmem/kv';
 const m: Mapping = open('/tmp/x', { create: true, size: 4096 });
 export const tier: 'byte' | 'cacheline' | 'page' = m.granularity;
 export const data: Buffer = m.read(0, 2);
@@ -147,6 +156,17 @@ export const result: Promise<CrashTestResult> = crashTest({ size: 4096, workload
 open('/tmp/x', { creat: true });
 // @ts-expect-error granularity is read-only
 m.granularity = 'byte';
+const options: OpenOptions = { create: true, size: 1 << 20, granularity: 'cacheline' };
+const db: KvStore = openStore('/tmp/x.kv', options);
+db.batch([{ type: 'put', key: Buffer.from([1]), value: 'v' }, { type: 'del', key: 'k' }]);
+export const value: KvValue | undefined = db.get('k');
+export const stats: KvStats = db.stats();
+export const maxKey: number = MAX_KEY_BYTES;
+export const over: KvStore = KvStore.fromMapping(m, { create: true });
+// @ts-expect-error a number is not a key
+db.put(1, 'v');
+// @ts-expect-error an op type that does not exist
+db.batch([{ type: 'zap', key: 'k' }]);
 `;
       for (const file of files) fs.writeFileSync(path.join(dir, file), source);
       fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({

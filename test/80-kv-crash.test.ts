@@ -1,5 +1,5 @@
 /**
- * The example key-value store (examples/kv, issue 4) under the crash simulator (node-pmem/testing):
+ * The key-value store (node-pmem/kv, issue 4) under the crash simulator (node-pmem/testing):
  * a workload of puts, overwrites, deletes, batches, compactions and ENOSPC refusals runs once on a
  * simulated mapping; then at every crash point, for the extreme images and random subsets of the
  * lines that may or may not have reached media, the store is recovered from the image and must
@@ -10,19 +10,16 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { KvStore, layout } from 'node-pmem/kv';
 import { crashTest, currentCrashPoint, type CrashKind, type CrashTestResult, type Mapping, type RecoverContext } from 'node-pmem/testing';
 
-// The example is plain JavaScript; from dist-test/test this reaches the repository's examples/kv.
+// The op stream is plain JavaScript; from dist-test/test this reaches the repository's examples/kv.
 const KV_DIR = path.resolve(__dirname, '../../examples/kv');
-const { KvStore, layout } = require(path.join(KV_DIR, 'store.js'));
 const torture = require(path.join(KV_DIR, 'torture.js'));
 
 type Bytes = string | Buffer;
-type Op =
-  | { type: 'put'; key: Bytes; value: Bytes }
-  | { type: 'del'; key: Bytes }
-  | { type: 'batch'; ops: Op[] }
-  | { type: 'compact' };
+type SingleOp = { type: 'put'; key: Bytes; value: Bytes } | { type: 'del'; key: Bytes };
+type Op = SingleOp | { type: 'batch'; ops: SingleOp[] } | { type: 'compact' };
 type Model = Map<string, [Bytes, Bytes]>;
 
 /** Images checked by the KV crash tests of this file, in all. */
@@ -83,7 +80,7 @@ function apply(model: Model, op: Op): void {
   torture.applyToModel(model, op);
 }
 
-function run(store: typeof KvStore.prototype, op: Op): void {
+function run(store: KvStore, op: Op): void {
   if (op.type === 'put') store.put(op.key, op.value);
   else if (op.type === 'del') store.delete(op.key);
   else if (op.type === 'batch') store.batch(op.ops);
@@ -156,7 +153,7 @@ function kvCrashTest(
     let acked = 0;
     while (acked < rec.ackAt.length && rec.ackAt[acked] <= k) acked++;
     const ro = ctx.open({ readOnly: true });
-    let store;
+    let store: KvStore;
     try {
       store = KvStore.fromMapping(ro);
     } catch (e) {

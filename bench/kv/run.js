@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * The example key-value store (examples/kv) against lmdb-js, better-sqlite3 and classic-level:
+ * The key-value store node-pmem/kv (lib/kv) against lmdb-js, better-sqlite3 and classic-level:
  * durable small writes (16-byte keys, 100-byte values), reads, a 50/50 mix, all in the same tmpfs
  * directory in the same run, reported as ops/s and as ratios. node-pmem runs at its honest tier on
  * that file (page: every put is an msync) and, separately labelled, at the forced cacheline tier
@@ -104,7 +104,7 @@ function loadCompetitors() {
 // Engines: each opens in a fresh directory and offers put (durable on return), get (a Buffer), close.
 
 function pmemEngine(label, granularity) {
-  const kv = require(path.join(ROOT, 'examples/kv/store.js'));
+  const kv = require('node-pmem/kv');
   return {
     name: label,
     open(dir, n) {
@@ -249,7 +249,7 @@ function median(xs) {
 // Open (recovery) time
 
 async function openTimes(n, lmdb) {
-  const kv = require(path.join(ROOT, 'examples/kv/store.js'));
+  const kv = require('node-pmem/kv');
   const dir = fs.mkdtempSync(path.join(DIR_BASE, 'kv-open-'));
   const out = {};
   try {

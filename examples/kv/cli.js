@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Command line for the example store.
+ * Command line for the key-value store (node-pmem/kv).
  *
  *   node examples/kv/cli.js <file> put <key> <value> [<key> <value> ...]   (several pairs: one atomic batch)
  *   node examples/kv/cli.js <file> get <key>            prints the value; exit 1 if absent
@@ -14,7 +14,7 @@
  * if missing), --granularity auto|byte|cacheline|page (node-pmem's tier override).
  * Keys and values are taken as UTF-8 strings. Errors print `code: message` (once) and exit 2.
  */
-const { open, KvStore } = require('./store.js');
+const { open, KvStore } = require('node-pmem/kv');
 
 const USAGE = `usage: node examples/kv/cli.js <file> put|get|del|list|stats|compact [args...] [--size N] [--granularity G]
   put <key> <value> [<key> <value> ...]   store (several pairs: one atomic batch); creates the file

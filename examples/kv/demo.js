@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * The example key-value store across process restarts: each step below is a separate Node
+ * The key-value store (node-pmem/kv) across process restarts: each step below is a separate Node
  * process (the command line, examples/kv/cli.js), so what one writes the next one reads back
  * from the mapping, not from memory. Then a writer is killed with SIGKILL in the middle of its
  * loop and the store is reopened: every write it acknowledged is there.
@@ -50,7 +50,7 @@ async function main() {
 
   console.log('\n3. A writer loops over puts, deletes and batches and is killed with SIGKILL mid-loop:');
   const acked = await killWriter();
-  const { open } = require('./store.js');
+  const { open } = require('node-pmem/kv');
   const { modelState, sameState } = require('./torture.js');
   const store = open(target, { readOnly: true });
   // The demo's writer uses its own keys beside the ones above: compare only those.

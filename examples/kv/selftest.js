@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Self-test of the example store on one target: a file, a file on a DAX filesystem or a
- * device-dax device. For running the store on each kind of device (for instance in the
- * emulated-NVDIMM guest):
+ * Self-test of the key-value store (node-pmem/kv) on one target: a file, a file on a DAX
+ * filesystem or a device-dax device. For running the store on each kind of device (for instance
+ * in the emulated-NVDIMM guest):
  *
  *   node examples/kv/selftest.js <path> [--size 8M] [--granularity G] [--destroy] [--kills 3]
  *
@@ -17,7 +17,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const pmem = require('node-pmem');
-const { open, layout } = require('./store.js');
+const { open, layout } = require('node-pmem/kv');
 const torture = require('./torture.js');
 
 function parse(argv) {

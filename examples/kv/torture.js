@@ -103,7 +103,7 @@ module.exports = { opAt, applyToModel, modelState, sameState, indexKey };
 
 if (require.main === module) {
   const fs = require('node:fs');
-  const { open } = require('./store.js');
+  const { open } = require('node-pmem/kv');
   const [file, first = '0', seedText = '1', limitText = 'Infinity'] = process.argv.slice(2);
   if (file === undefined) {
     console.error('usage: node examples/kv/torture.js <file> <first-op> [seed] [limit]');

@@ -1,5 +1,5 @@
 /**
- * Guest: the example key-value store (examples/kv) on each kind of device the guest has: a file on
+ * Guest: the key-value store (node-pmem/kv) on each kind of device the guest has: a file on
  * an ext4 -o dax namespace, on XFS dax=inode, on virtio-pmem, on a plain disk, and device-dax (NFIT,
  * and virtio-pmem with a forced tier, since a writable open is refused there otherwise). Each run
  * is examples/kv/selftest.js: puts, overwrites, deletes, batches and compactions, close and reopen,

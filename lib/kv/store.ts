@@ -1,7 +1,6 @@
-'use strict';
 /**
  * A crash-safe key-value store over one node-pmem mapping (a file, a file on a DAX filesystem, or
- * a device-dax character device). Read README.md beside this file first; in short:
+ * a device-dax character device). examples/kv/README.md in the repository has the design; in short:
  *
  * On media (all integers little-endian):
  *
@@ -36,10 +35,12 @@
  * the end of the last committed record. Recovery writes nothing (a read-only open recovers too),
  * except that a writable open zeroes the header of an interrupted batch's first member.
  */
-const { randomBytes } = require('node:crypto');
-const fs = require('node:fs');
-const pmem = require('node-pmem');
-const { crc32c } = require('./crc32c');
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import type { Mapping } from '../mapping';
+import { open as openMapping } from '../open';
+import type { Granularity, MappingKind, OpenOptions as MappingOpenOptions } from '../types';
+import { crc32c } from './crc32c';
 
 const MAGIC = Buffer.from('NPMEMKV\0', 'latin1');
 /** On-media format version this code reads and writes. */
@@ -56,6 +57,9 @@ const MAX_VALUE_BYTES = 16 * 1024 * 1024;
 const MIN_SIZE = 16 * 1024;
 /** Largest span of a mapping a store uses: V8's typed-array limit. A larger file is used up to it. */
 const MAX_SIZE = 2 ** 32;
+// Exported below (export { ... }), not with `export const`: the compiled code then reads local
+// constants on the hot paths, not properties of `exports`.
+export { VERSION, MAX_KEY_BYTES, MAX_VALUE_BYTES, MIN_SIZE, MAX_SIZE };
 /** Room kept free for puts so that a delete always fits after compaction (one tombstone). */
 const DELETE_RESERVE = align8(REC_HEADER + MAX_KEY_BYTES);
 
@@ -67,11 +71,123 @@ const F_VALUE_STRING = 2;
 const F_BATCH = 4;
 const COMMIT_LEN = REC_HEADER;
 
-function align8(n) {
+/** What a key or a value can be given as. A string is stored UTF-8 encoded. */
+export type KvInput = string | ArrayBufferView | ArrayBuffer;
+/** A key as it was put: a string, or a Buffer (a copy). */
+export type KvKey = string | Buffer;
+/** A value as it was put: a string, or a Buffer (a copy). */
+export type KvValue = string | Buffer;
+/** One operation of {@link KvStore.batch}. `'delete'` is accepted for `'del'`. */
+export type BatchOp = { type: 'put'; key: KvInput; value: KvInput } | { type: 'del' | 'delete'; key: KvInput };
+
+/** Options of {@link open}. */
+export interface OpenOptions {
+  /** Create the file (with `size`) if missing, and format an all-zero file or device. */
+  create?: boolean;
+  /** With `create`: size of a new file, in bytes. */
+  size?: number;
+  /** Map read-only (shared lock); writes throw ERR_KV_READ_ONLY. */
+  readOnly?: boolean;
+  /** node-pmem's tier override (see node-pmem's open). */
+  granularity?: 'auto' | Granularity;
+}
+
+/** Options of {@link KvStore.fromMapping}. */
+export interface FromMappingOptions {
+  /** Format the mapping if it is all zeros. */
+  create?: boolean;
+  /** Never write (also implied by a read-only mapping). */
+  readOnly?: boolean;
+  /** The id a format writes instead of a random one (for reproducible crash images). */
+  storeId?: number;
+}
+
+/** The codes of the errors the store throws itself; node-pmem's own (ENOENT, ERR_PMEM_LOCKED, ...) come through as they are. */
+export type KvErrorCode =
+  | 'ENOSPC'
+  | 'ERR_KV_NOT_A_STORE'
+  | 'ERR_KV_VERSION'
+  | 'ERR_KV_CORRUPT'
+  | 'ERR_KV_TOO_SMALL'
+  | 'ERR_KV_READ_ONLY'
+  | 'ERR_KV_CLOSED'
+  | 'ERR_KV_KEY_TOO_LARGE'
+  | 'ERR_KV_VALUE_TOO_LARGE'
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE';
+
+/** Layout and space figures: {@link KvStore.stats}. */
+export interface KvStats {
+  path: string;
+  kind: MappingKind;
+  granularity: Granularity;
+  readOnly: boolean;
+  version: number;
+  count: number;
+  formattedBytes: number;
+  regionBytes: number;
+  activeRegion: number;
+  generation: number;
+  /** 8 hex digits. */
+  storeId: string;
+  logBytes: number;
+  liveBytes: number;
+  freeBytes: number;
+  compactions: number;
+  recovery: KvRecoveryStats;
+}
+
+/** What the last recovery (the open) found. */
+export interface KvRecoveryStats {
+  records: number;
+  discardedBytes: number;
+  discardedBatchOps: number;
+  ms: number;
+}
+
+/** {@link KvStore.limits}. */
+export interface KvLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  minSize: number;
+  maxSize: number;
+}
+
+/** A header copy's fields. */
+interface Header {
+  version: number;
+  generation: number;
+  active: number;
+  seed: number;
+  firstSeq: number;
+  storeId: number;
+  dataOffset: number;
+  regionSize: number;
+  length: number;
+}
+
+/** A header copy as read, with where it was. */
+interface Slot extends Header {
+  at: number;
+}
+
+/** A batch op, validated and encoded. */
+interface Prepared {
+  kind: number;
+  flags: number;
+  k: string;
+  v: string | Uint8Array | null;
+  vlen: number;
+  len: number;
+  off: number;
+}
+
+function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-function recordLength(keyLength, valueLength) {
+function recordLength(keyLength: number, valueLength: number): number {
   return align8(REC_HEADER + keyLength + valueLength);
 }
 
@@ -80,40 +196,33 @@ function recordLength(keyLength, valueLength) {
  * bijection on 4-byte inputs) and, through the random store id chosen at format, unrelated to the
  * logs of any earlier store in the same file, which therefore never chain into this one.
  */
-function seedOf(storeId, generation) {
+function seedOf(storeId: number, generation: number): number {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(generation >>> 0);
   return crc32c(b, 0, 4, storeId);
 }
 
-/**
- * @param {string} code
- * @param {string} message
- * @param {ErrorConstructor} [Ctor]
- * @param {object} [props]
- */
-function kvError(code, message, Ctor = Error, props = undefined) {
-  const e = new Ctor(message);
+type ErrorClass = ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor;
+
+function kvError(code: KvErrorCode, message: string, Ctor: ErrorClass = Error, props: object | undefined = undefined): Error {
+  const e = new Ctor(message) as Error & { code: string };
   e.code = code;
   if (props !== undefined) Object.assign(e, props);
   return e;
 }
 
-function describe(value) {
+function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  if (typeof value === 'object') return `an instance of ${(value as { constructor?: { name: string } }).constructor?.name ?? 'Object'}`;
   return `type ${typeof value} (${String(value).slice(0, 40)})`;
 }
 
 /**
  * The index key of a key: the latin1 image of its bytes (a string key is UTF-8 encoded), so that
  * 'abc' and Buffer.from('abc') are the same key. ASCII strings are their own image.
- * @param {unknown} key
- * @param {string} [what]
- * @returns {string}
  */
-function indexKey(key, what = 'key') {
-  let k;
+function indexKey(key: unknown, what = 'key'): string {
+  let k: string;
   if (typeof key === 'string') {
     const n = Buffer.byteLength(key, 'utf8');
     if (n > MAX_KEY_BYTES) throw tooLarge(what, n, MAX_KEY_BYTES, 'ERR_KV_KEY_TOO_LARGE');
@@ -134,13 +243,8 @@ function indexKey(key, what = 'key') {
   return k;
 }
 
-/**
- * A value as a string or a Uint8Array over its bytes.
- * @param {unknown} value
- * @param {string} [what]
- * @returns {string | Uint8Array}
- */
-function valueBytes(value, what = 'value') {
+/** A value as a string or a Uint8Array over its bytes. */
+function valueBytes(value: unknown, what = 'value'): string | Uint8Array {
   if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
@@ -152,29 +256,19 @@ function valueBytes(value, what = 'value') {
   );
 }
 
-function tooLarge(what, size, max, code) {
+function tooLarge(what: string, size: number, max: number, code: 'ERR_KV_KEY_TOO_LARGE' | 'ERR_KV_VALUE_TOO_LARGE'): Error {
   return kvError(code, `The ${what} is ${size} bytes; the limit is ${max} bytes`, RangeError, { size, limit: max });
 }
 
-/**
- * @typedef {string | Buffer} KvKey a key as it was put: a string, or a Buffer (a copy)
- * @typedef {string | Buffer} KvValue a value as it was put: a string, or a Buffer (a copy)
- * @typedef {{ type: 'put', key: string | ArrayBufferView | ArrayBuffer, value: string | ArrayBufferView | ArrayBuffer }
- *         | { type: 'del', key: string | ArrayBufferView | ArrayBuffer }} BatchOp
- * @typedef {object} OpenOptions
- * @property {boolean} [create] create the file (with `size`) if missing, and format an all-zero file or device
- * @property {number} [size] with `create`: size of a new file, in bytes
- * @property {boolean} [readOnly] map read-only (shared lock); writes throw ERR_KV_READ_ONLY
- * @property {'auto'|'byte'|'cacheline'|'page'} [granularity] node-pmem's tier override (see node-pmem's open)
- */
-
-class KvStore {
-  /** @type {import('node-pmem').Mapping} */ #mapping;
-  #owned;
-  /** @type {Buffer} a view over the used span of the mapping */ #b;
+export class KvStore {
+  #mapping: Mapping;
+  #owned: boolean;
+  /** A view over the used span of the mapping. */
+  #b: Buffer;
   #closed = false;
-  #readOnly;
-  /** @type {Map<string, number>} index key -> record offset */ #index = new Map();
+  #readOnly: boolean;
+  /** Index key -> record offset. */
+  #index = new Map<string, number>();
   // Layout, from the header.
   #length = 0;
   #regionSize = 0;
@@ -189,15 +283,10 @@ class KvStore {
   #seq = 0;
   #live = 0;
   #compactions = 0;
-  #recovery = { records: 0, discardedBytes: 0, discardedBatchOps: 0, ms: 0 };
+  #recovery: KvRecoveryStats = { records: 0, discardedBytes: 0, discardedBatchOps: 0, ms: 0 };
 
-  /**
-   * Open (and recover) the store in the file or device at `path`.
-   * @param {string} path
-   * @param {OpenOptions} [options]
-   * @returns {KvStore}
-   */
-  static open(path, options = {}) {
+  /** Open (and recover) the store in the file or device at `path`. */
+  static open(path: string, options: OpenOptions = {}): KvStore {
     if (typeof path !== 'string') {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "path" argument must be of type string. Received ${describe(path)}`, TypeError);
     }
@@ -205,10 +294,9 @@ class KvStore {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${describe(options)}`, TypeError);
     }
     const { create = false, size, readOnly = false, granularity } = options;
-    /** @type {import('node-pmem').OpenOptions} */
-    const mopts = { readOnly };
+    const mopts: MappingOpenOptions = { readOnly };
     if (granularity !== undefined) mopts.granularity = granularity;
-    const st = fs.statSync(path, { throwIfNoEntry: false });
+    const st = statSync(path, { throwIfNoEntry: false });
     // A missing file, or an empty one (as `touch` leaves it), is created at `size`.
     if (create && !readOnly && (st === undefined || (st.isFile() && st.size === 0))) {
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < MIN_SIZE) {
@@ -227,7 +315,7 @@ class KvStore {
       mopts.readOnly = false;
       mopts.lock = 'shared';
     }
-    const mapping = pmem.open(path, mopts);
+    const mapping = openMapping(path, mopts);
     try {
       return new KvStore(mapping, { create: create && !readOnly, owned: true, readOnly });
     } catch (e) {
@@ -239,12 +327,8 @@ class KvStore {
   /**
    * A store over a mapping the caller opened (for example a crash simulator's mapping). The
    * caller keeps ownership: close() does not close the mapping.
-   * @param {import('node-pmem').Mapping} mapping
-   * @param {{ create?: boolean, readOnly?: boolean, storeId?: number }} [options] create: format the
-   *   mapping if it is all zeros; readOnly: never write (also implied by a read-only mapping);
-   *   storeId: the id a format writes instead of a random one (for reproducible crash images)
    */
-  static fromMapping(mapping, options = {}) {
+  static fromMapping(mapping: Mapping, options: FromMappingOptions = {}): KvStore {
     const { storeId } = options;
     if (storeId !== undefined && (!Number.isInteger(storeId) || storeId < 1 || storeId > 0xffffffff)) {
       throw kvError('ERR_OUT_OF_RANGE', `options.storeId must be an integer in [1, 2^32). Received ${String(storeId)}`, RangeError);
@@ -252,8 +336,11 @@ class KvStore {
     return new KvStore(mapping, { create: options.create === true, owned: false, readOnly: options.readOnly === true, storeId });
   }
 
-  /** @private use KvStore.open or KvStore.fromMapping */
-  constructor(mapping, { create, owned, readOnly = false, storeId = undefined }) {
+  /** Use KvStore.open or KvStore.fromMapping. */
+  private constructor(
+    mapping: Mapping,
+    { create, owned, readOnly = false, storeId = undefined }: { create: boolean; owned: boolean; readOnly?: boolean; storeId?: number | undefined },
+  ) {
     if (mapping === null || typeof mapping !== 'object' || typeof mapping.persist !== 'function') {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "mapping" argument must be a node-pmem Mapping. Received ${describe(mapping)}`, TypeError);
     }
@@ -272,12 +359,12 @@ class KvStore {
   // ---------------------------------------------------------------------------------------------
   // Header
 
-  #where() {
+  #where(): string {
     return this.#mapping.path;
   }
 
   /** Decode the header copy at `at`: null when it has no magic, 'torn' when its CRC fails. */
-  #slot(at) {
+  #slot(at: number): Slot | 'torn' | null {
     const b = this.#b;
     if (b.compare(MAGIC, 0, 8, at, at + 8) !== 0) return null;
     if (crc32c(b, at, at + 60) !== b.readUInt32LE(at + 60)) return 'torn';
@@ -295,13 +382,13 @@ class KvStore {
     };
   }
 
-  #readHeader(create, storeId) {
+  #readHeader(create: boolean, storeId: number | undefined): Header {
     const b = this.#b;
     if (b.length < MIN_SIZE) {
       throw kvError('ERR_KV_TOO_SMALL', `${this.#where()} is ${b.length} bytes; a store needs at least ${MIN_SIZE}`, RangeError);
     }
     const slots = SLOT_OFFSETS.map((at) => this.#slot(at));
-    const valid = slots.filter((s) => s !== null && s !== 'torn');
+    const valid = slots.filter((s): s is Slot => s !== null && s !== 'torn');
     if (valid.length === 0) {
       const empty = isZero(b, 0, DATA_OFFSET);
       if (!empty && !this.#formatInterrupted()) {
@@ -344,7 +431,7 @@ class KvStore {
   }
 
   /** The header a format of this mapping writes, with store id `id`. */
-  #freshHeader(id) {
+  #freshHeader(id: number): Header {
     const length = this.#b.length;
     const regionSize = Math.floor((length - DATA_OFFSET) / 2 / 64) * 64;
     // Sequence numbers start at a point derived from the store id: records of an earlier store in
@@ -353,7 +440,7 @@ class KvStore {
     return { version: VERSION, generation: 0, active: 0, seed: seedOf(id, 0), firstSeq, storeId: id, dataOffset: DATA_OFFSET, regionSize, length };
   }
 
-  #format(storeId) {
+  #format(storeId: number | undefined): Header {
     const h = this.#freshHeader(storeId ?? (randomBytes(4).readUInt32LE(0) || 1));
     this.#writeSlot(h);
     return h;
@@ -366,7 +453,7 @@ class KvStore {
    * Formatting such a file again loses nothing. The bytes that depend on the random store id
    * (seed, first seq, id, CRC) cannot be checked; all the others must match.
    */
-  #formatInterrupted() {
+  #formatInterrupted(): boolean {
     const b = this.#b;
     if (!isZero(b, SLOT_SIZE, b.length)) return false;
     const expected = encodeHeader(this.#freshHeader(1));
@@ -378,12 +465,12 @@ class KvStore {
   }
 
   /** Write one header copy and make it durable: the switch point of format and compaction. */
-  #writeSlot(h) {
+  #writeSlot(h: Header): void {
     encodeHeader(h).copy(this.#b, SLOT_OFFSETS[h.generation & 1]);
     this.#mapping.persist(SLOT_OFFSETS[h.generation & 1], SLOT_SIZE);
   }
 
-  #adopt(h) {
+  #adopt(h: Header): void {
     this.#length = h.length;
     this.#regionSize = h.regionSize;
     this.#generation = h.generation;
@@ -405,7 +492,7 @@ class KvStore {
    * it is a valid continuation of the log, 0 when it is not, and minus its length when its header
    * chains and is well-formed but the CRC fails (torn, or corrupted later: see #recover).
    */
-  #check(off, prev, seq) {
+  #check(off: number, prev: number, seq: number): number {
     const b = this.#b;
     const end = this.#end;
     if (off + REC_HEADER > end) return 0;
@@ -439,14 +526,14 @@ class KvStore {
    * since (a media error, a stray write): that is refused with ERR_KV_CORRUPT rather than
    * silently truncating the log there.
    */
-  #recover() {
+  #recover(): void {
     const b = this.#b;
     let off = this.#start;
     let prev = this.#prev;
     let seq = this.#seq;
     let records = 0;
-    /** @type {number[]} offsets of the open batch's members */
-    let pending = [];
+    /** Offsets of the open batch's members. */
+    let pending: number[] = [];
     // State as of the last committed record.
     let tail = off;
     let tailPrev = prev;
@@ -505,7 +592,7 @@ class KvStore {
    * record, for a single op or a commit (each is alone between two fences); the batch's commit
    * record, for a batch member (members share a fence, so any of them may be torn by a crash).
    */
-  #wasComplete(off, len, seq) {
+  #wasComplete(off: number, len: number, seq: number): boolean {
     const b = this.#b;
     const batch = (b[off + 13] & F_BATCH) !== 0 && b[off + 12] !== COMMIT;
     let prev = b.readUInt32LE(off);
@@ -523,7 +610,7 @@ class KvStore {
   }
 
   /** Apply the (valid) put or del record at `off` to the index. */
-  #applyAt(off) {
+  #applyAt(off: number): void {
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
     const k = b.toString('latin1', off + REC_HEADER, off + REC_HEADER + klen);
@@ -537,17 +624,26 @@ class KvStore {
     }
   }
 
-  #lengthAt(off) {
+  #lengthAt(off: number): number {
     const b = this.#b;
     return recordLength(b.readUInt16LE(off + 14), b.readUInt32LE(off + 16));
   }
 
   /**
    * Write a record at `off` (not yet durable). Returns its crc.
-   * @param {string} k index key (latin1 image of the key bytes)
-   * @param {string | Uint8Array | null} v
+   * `k`: the index key (latin1 image of the key bytes).
    */
-  #writeRecord(off, kind, flags, k, v, vlen, prev, seq, aux) {
+  #writeRecord(
+    off: number,
+    kind: number,
+    flags: number,
+    k: string,
+    v: string | Uint8Array | null,
+    vlen: number,
+    prev: number,
+    seq: number,
+    aux: number,
+  ): number {
     const b = this.#b;
     const klen = k.length;
     b.writeUInt32LE(prev, off + 4);
@@ -561,7 +657,7 @@ class KvStore {
     if (klen > 0) p += b.write(k, p, klen, 'latin1');
     if (vlen > 0) {
       if (typeof v === 'string') b.write(v, p, vlen, 'utf8');
-      else b.set(/** @type {Uint8Array} */ (v), p);
+      else b.set(v as Uint8Array, p);
       p += vlen;
     }
     const end = off + recordLength(klen, vlen);
@@ -572,7 +668,7 @@ class KvStore {
   }
 
   /** Verify the record the index points at; a failure is never returned as data. */
-  #verified(off) {
+  #verified(off: number): number {
     const b = this.#b;
     const len = this.#lengthAt(off);
     if (off + len > this.#end || crc32c(b, off + 4, off + len) !== b.readUInt32LE(off)) {
@@ -581,7 +677,7 @@ class KvStore {
     return len;
   }
 
-  #valueAt(off) {
+  #valueAt(off: number): KvValue {
     this.#verified(off);
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
@@ -591,7 +687,7 @@ class KvStore {
     return copyOut(b, s, vlen);
   }
 
-  #keyAt(off) {
+  #keyAt(off: number): KvKey {
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
     const s = off + REC_HEADER;
@@ -606,7 +702,7 @@ class KvStore {
    * Make room for `need` bytes at the tail, keeping `keep` bytes free after them: compact if that
    * helps, else throw ENOSPC. Nothing has been written when it throws.
    */
-  #reserve(need, keep) {
+  #reserve(need: number, keep: number): void {
     const limit = this.#end - keep;
     if (this.#tail + need <= limit) return;
     if (this.#start + this.#live + need <= limit) {
@@ -627,7 +723,7 @@ class KvStore {
    * Runs by itself when the log is full; safe to call any time. A crash before the switch leaves
    * the old region in force; after it, the new one.
    */
-  compact() {
+  compact(): void {
     this.#writable();
     const b = this.#b;
     const generation = (this.#generation + 1) >>> 0;
@@ -638,7 +734,7 @@ class KvStore {
     let off = start;
     let prev = seed;
     let seq = firstSeq;
-    const moved = new Array(this.#index.size);
+    const moved: number[] = new Array(this.#index.size);
     let i = 0;
     for (const src of this.#index.values()) {
       const len = this.#verified(src);
@@ -681,21 +777,21 @@ class KvStore {
   // ---------------------------------------------------------------------------------------------
   // API
 
-  #alive() {
+  #alive(): void {
     if (this.#closed) throw kvError('ERR_KV_CLOSED', `The kv store ${this.#where()} is closed`);
   }
 
-  #writable() {
+  #writable(): void {
     this.#alive();
     if (this.#readOnly) throw kvError('ERR_KV_READ_ONLY', `The kv store ${this.#where()} was opened read-only`);
   }
 
   /**
    * Store `value` under `key`. Durable when it returns.
-   * @param {string | ArrayBufferView | ArrayBuffer} key at most 1024 bytes (UTF-8 for strings)
-   * @param {string | ArrayBufferView | ArrayBuffer} value at most 16 MiB; get() returns it as put (string or Buffer)
+   * @param key at most 1024 bytes (UTF-8 for strings)
+   * @param value at most 16 MiB; get() returns it as put (string or Buffer)
    */
-  put(key, value) {
+  put(key: KvInput, value: KvInput): void {
     this.#writable();
     const k = indexKey(key);
     const v = valueBytes(value);
@@ -720,26 +816,20 @@ class KvStore {
   /**
    * The value stored under `key` (a string if it was put as a string, else a Buffer copy), or
    * undefined. Its checksum is verified first: corrupt data throws ERR_KV_CORRUPT.
-   * @param {string | ArrayBufferView | ArrayBuffer} key
-   * @returns {KvValue | undefined}
    */
-  get(key) {
+  get(key: KvInput): KvValue | undefined {
     this.#alive();
     const off = this.#index.get(indexKey(key));
     return off === undefined ? undefined : this.#valueAt(off);
   }
 
-  /** @param {string | ArrayBufferView | ArrayBuffer} key */
-  has(key) {
+  has(key: KvInput): boolean {
     this.#alive();
     return this.#index.has(indexKey(key));
   }
 
-  /**
-   * Remove `key`. Durable when it returns. Returns whether it was there (nothing is written if not).
-   * @param {string | ArrayBufferView | ArrayBuffer} key
-   */
-  delete(key) {
+  /** Remove `key`. Durable when it returns. Returns whether it was there (nothing is written if not). */
+  delete(key: KvInput): boolean {
     this.#writable();
     const k = indexKey(key);
     const old = this.#index.get(k);
@@ -752,7 +842,7 @@ class KvStore {
     this.#tail = off + len;
     this.#prev = crc;
     this.#seq = (this.#seq + 1) >>> 0;
-    this.#live -= this.#lengthAt(this.#index.get(k));
+    this.#live -= this.#lengthAt(this.#index.get(k)!);
     this.#index.delete(k);
     return true;
   }
@@ -761,18 +851,17 @@ class KvStore {
    * Apply puts and deletes atomically: after a crash either all of them are there or none. Durable
    * when it returns. Ops apply in order (a later op on the same key wins). Everything is validated
    * before anything is written.
-   * @param {BatchOp[]} ops
    */
-  batch(ops) {
+  batch(ops: readonly BatchOp[]): void {
     this.#writable();
     if (!Array.isArray(ops)) {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "ops" argument must be an array. Received ${describe(ops)}`, TypeError);
     }
-    const prepared = [];
+    const prepared: Prepared[] = [];
     let total = COMMIT_LEN;
     let hasPut = false;
     for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
+      const op = ops[i] as BatchOp | null;
       if (op === null || typeof op !== 'object') {
         throw kvError('ERR_INVALID_ARG_TYPE', `ops[${i}] must be an object. Received ${describe(op)}`, TypeError);
       }
@@ -783,15 +872,15 @@ class KvStore {
         const vlen = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.byteLength;
         if (vlen > MAX_VALUE_BYTES) throw tooLarge(`ops[${i}].value`, vlen, MAX_VALUE_BYTES, 'ERR_KV_VALUE_TOO_LARGE');
         const len = recordLength(k.length, vlen);
-        prepared.push({ kind: PUT, flags: kflag | (typeof v === 'string' ? F_VALUE_STRING : 0), k, v, vlen, len });
+        prepared.push({ kind: PUT, flags: kflag | (typeof v === 'string' ? F_VALUE_STRING : 0), k, v, vlen, len, off: 0 });
         total += len;
         hasPut = true;
       } else if (op.type === 'del' || op.type === 'delete') {
         const len = recordLength(k.length, 0);
-        prepared.push({ kind: DEL, flags: kflag, k, v: null, vlen: 0, len });
+        prepared.push({ kind: DEL, flags: kflag, k, v: null, vlen: 0, len, off: 0 });
         total += len;
       } else {
-        throw kvError('ERR_INVALID_ARG_VALUE', `ops[${i}].type must be 'put' or 'del'. Received ${String(op.type)}`, TypeError);
+        throw kvError('ERR_INVALID_ARG_VALUE', `ops[${i}].type must be 'put' or 'del'. Received ${String((op as { type: unknown }).type)}`, TypeError);
       }
     }
     if (prepared.length === 0) return;
@@ -816,7 +905,7 @@ class KvStore {
   }
 
   /** Number of keys. */
-  get count() {
+  get count(): number {
     this.#alive();
     return this.#index.size;
   }
@@ -826,9 +915,8 @@ class KvStore {
    * last deleted (overwriting keeps a key's place), as a JS Map iterates. The order survives
    * reopening and compaction. Each record is verified as it is read. Mutating while iterating is
    * allowed (Map semantics).
-   * @returns {IterableIterator<[KvKey, KvValue]>}
    */
-  *entries() {
+  *entries(): IterableIterator<[KvKey, KvValue]> {
     this.#alive();
     for (const k of this.#index.keys()) {
       this.#alive(); // closed while iterating
@@ -839,8 +927,8 @@ class KvStore {
     }
   }
 
-  /** Keys in insertion order (see entries()). @returns {IterableIterator<KvKey>} */
-  *keys() {
+  /** Keys in insertion order (see entries()). */
+  *keys(): IterableIterator<KvKey> {
     this.#alive();
     for (const k of this.#index.keys()) {
       this.#alive();
@@ -851,12 +939,12 @@ class KvStore {
     }
   }
 
-  [Symbol.iterator]() {
+  [Symbol.iterator](): IterableIterator<[KvKey, KvValue]> {
     return this.entries();
   }
 
   /** Layout and space figures. */
-  stats() {
+  stats(): KvStats {
     this.#alive();
     const m = this.#mapping;
     return {
@@ -879,17 +967,17 @@ class KvStore {
     };
   }
 
-  get closed() {
+  get closed(): boolean {
     return this.#closed;
   }
 
   /** The store's limits. */
-  static get limits() {
+  static get limits(): KvLimits {
     return { maxKeyBytes: MAX_KEY_BYTES, maxValueBytes: MAX_VALUE_BYTES, minSize: MIN_SIZE, maxSize: MAX_SIZE };
   }
 
   /** Close (and unmap, if the store opened the mapping). Everything is already durable. Idempotent. */
-  close() {
+  close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#index = new Map();
@@ -897,13 +985,13 @@ class KvStore {
     if (this.#owned) this.#mapping.close();
   }
 
-  [Symbol.dispose]() {
+  [Symbol.dispose](): void {
     this.close();
   }
 }
 
 /** A header copy's 64 bytes. */
-function encodeHeader(h) {
+function encodeHeader(h: Header): Buffer {
   const b = Buffer.alloc(SLOT_SIZE);
   MAGIC.copy(b, 0);
   b.writeUInt32LE(h.version, 8);
@@ -919,17 +1007,17 @@ function encodeHeader(h) {
   return b;
 }
 
-function readU64(b, at) {
+function readU64(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32;
 }
 
-function writeU64(b, at, v) {
+function writeU64(b: Buffer, at: number, v: number): void {
   b.writeUInt32LE(v % 2 ** 32, at);
   b.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
 }
 
 /** A copy of b[start, start + length) (allocUnsafe + copy: cheaper than Buffer.copyBytesFrom for small values). */
-function copyOut(b, start, length) {
+function copyOut(b: Buffer, start: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   b.copy(out, 0, start, start + length);
   return out;
@@ -937,7 +1025,7 @@ function copyOut(b, start, length) {
 
 const ZEROS = Buffer.alloc(65536);
 
-function isZero(b, start, end) {
+function isZero(b: Buffer, start: number, end: number): boolean {
   for (let at = start; at < end; at += ZEROS.length) {
     const n = Math.min(ZEROS.length, end - at);
     if (b.compare(ZEROS, 0, n, at, at + n) !== 0) return false;
@@ -945,23 +1033,10 @@ function isZero(b, start, end) {
   return true;
 }
 
-/**
- * Open (and recover) a store. See KvStore.open.
- * @param {string} path
- * @param {OpenOptions} [options]
- */
-function open(path, options) {
+/** Open (and recover) a store. See {@link KvStore.open}. */
+export function open(path: string, options?: OpenOptions): KvStore {
   return KvStore.open(path, options);
 }
 
-module.exports = {
-  open,
-  KvStore,
-  VERSION,
-  MAX_KEY_BYTES,
-  MAX_VALUE_BYTES,
-  MIN_SIZE,
-  MAX_SIZE,
-  /** @internal on-media constants, for tests and tools */
-  layout: { MAGIC, SLOT_OFFSETS, SLOT_SIZE, DATA_OFFSET, REC_HEADER, DELETE_RESERVE },
-};
+/** @internal on-media constants, for tests and tools */
+export const layout = { MAGIC, SLOT_OFFSETS, SLOT_SIZE, DATA_OFFSET, REC_HEADER, DELETE_RESERVE };
