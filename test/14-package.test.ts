@@ -91,7 +91,7 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     const r = bare(['--input-type=module', '-e', `import { open, cpuInfo } from 'node-pmem'; import { createSimulatedMapping } from 'node-pmem/testing';
       import { open as openStore, KvStore, MAX_KEY_BYTES } from 'node-pmem/kv';
       console.log(typeof open, typeof createSimulatedMapping, cpuInfo().arch);
-      const db = KvStore.fromMapping(createSimulatedMapping({ size: 65536 }), { create: true });
+      const db = KvStore.fromMapping(createSimulatedMapping({ size: 262144 }), { create: true });
       db.put('k', 'esm'); console.log(typeof openStore, db.get('k'), MAX_KEY_BYTES);`], project);
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^function function x86_64|^function function \w+/m);

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { KvStore, layout } from 'node-pmem/kv';
+import { KvStore, MIN_SIZE } from 'node-pmem/kv';
 import { crashTest, currentCrashPoint, type CrashKind, type CrashTestResult, type Mapping, type RecoverContext } from 'node-pmem/testing';
 
 // The op stream is plain JavaScript; from dist-test/test this reaches the repository's examples/kv.
@@ -26,13 +26,15 @@ type Model = Map<string, [Bytes, Bytes]>;
 let totalImages = 0;
 
 /** 8 KiB header + two 8 KiB regions: small enough that the workload compacts several times. */
-const SIZE = layout.DATA_OFFSET + 2 * 8192;
+const SIZE = MIN_SIZE;
+/** A log region of a store of SIZE bytes: a quarter of what follows the 8 KiB of headers. */
+const REGION = Math.floor((SIZE - 8192) / 4 / 64) * 64;
 
 /** Multi-line records: values of 0.5-3 KiB torn in many ways, in a larger mapping. */
-const LARGE_SIZE = layout.DATA_OFFSET + 2 * 24576;
+const LARGE_SIZE = MIN_SIZE;
 function largeScript(): Op[] {
   const ops: Op[] = [];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 90; i++) {
     const len = 512 + ((i * 1237) % 2560);
     if (i % 7 === 3) ops.push({ type: 'del', key: `big${(i * 5) % 6}` });
     else if (i % 5 === 4) {
@@ -64,12 +66,14 @@ function script(): Op[] {
       ],
     },
     // Larger than the region can ever hold: ENOSPC, nothing changes.
-    { type: 'put', key: 'huge', value: 'h'.repeat(8000) },
+    { type: 'put', key: 'huge', value: 'h'.repeat(REGION + 1) },
     // A batch too large as a whole: ENOSPC, none of it applies.
-    { type: 'batch', ops: Array.from({ length: 40 }, (_, i) => ({ type: 'put' as const, key: `bulk${i}`, value: 'v'.repeat(200) })) },
+    { type: 'batch', ops: Array.from({ length: 40 }, (_, i) => ({ type: 'put' as const, key: `bulk${i}`, value: 'v'.repeat(REGION / 40) })) },
     { type: 'put', key: 'ünïcödé', value: 'ключ → value' },
   ];
   for (let i = 0; i < 110; i++) ops.push(torture.opAt(7, i, 12));
+  // Overwrites of larger values on a few keys: the log fills and compacts several times.
+  for (let i = 0; i < 60; i++) ops.push({ type: 'put', key: `big${i % 5}`, value: Buffer.alloc(2500 + i * 17, i) });
   ops.push({ type: 'compact' });
   ops.push({ type: 'put', key: 'after-compact', value: 'z' });
   return ops;
@@ -124,7 +128,9 @@ function kvCrashTest(
 ): Promise<{ result: CrashTestResult; rec: Recorded }> {
   const rec: Recorded = { ops, outcome: [], formatAck: -1, ackAt: [], states: [], compactions: 0 };
   const workload = (m: Mapping) => {
-    const store = KvStore.fromMapping(m, { create: true, storeId: 0x6b76 }); // a fixed id: reproducible images
+    // A fixed id: reproducible images; a checkpoint of the index every 16 records, so that crash
+    // points fall between checkpoints, at them, and in the replayed log after them.
+    const store = KvStore.fromMapping(m, { create: true, storeId: 0x6b76, checkpointRecords: 16 });
     rec.formatAck = currentCrashPoint(m);
     if (broken) (m as unknown as { persist: () => void }).persist = () => {};
     for (const op of rec.ops) {
@@ -174,7 +180,7 @@ function kvCrashTest(
     // The recovered store takes new writes over whatever lies past its tail, and they recover.
     const model: Model = new Map(rec.states[j]);
     const w = ctx.open();
-    const s2 = KvStore.fromMapping(w);
+    const s2 = KvStore.fromMapping(w, { checkpointRecords: 2 });
     const probe: Op[] = [
       { type: 'put', key: 'probe', value: 'p'.repeat((k % 5) * 16) },
       { type: 'batch', ops: [{ type: 'put', key: 'probe2', value: 'q' }, { type: 'del', key: 'probe' }] },

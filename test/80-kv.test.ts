@@ -32,6 +32,20 @@ function fresh(size = MiB, options: kv.OpenOptions = {}): { file: string; store:
   return { file, store: kv.open(file, { create: true, size, ...options }) };
 }
 
+/**
+ * Open the store in a child process, run `body` (JavaScript, with `store` in scope) and kill the
+ * child with SIGKILL: every write it acknowledged is on media, and its index was not checkpointed
+ * since its last checkpoint (a close would have done that), so the next open replays the log.
+ */
+function killedAfter(file: string, body: string): void {
+  const r = spawnSync(
+    process.execPath,
+    ['-e', `const kv = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'kv', 'index.js'))}); const store = kv.open(${JSON.stringify(file)}); ${body}; process.kill(process.pid, 'SIGKILL');`],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  assert.equal(r.signal, 'SIGKILL', `${r.stdout}\n${r.stderr}`);
+}
+
 function sha(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
@@ -73,14 +87,16 @@ describe('kv: API', () => {
     again.close();
   });
 
-  it('iterates in insertion order (first put since last delete), the same after reopen and compaction', () => {
+  it('iterates in byte order of the keys (strings as UTF-8), the same after reopen and compaction', () => {
     const { file, store } = fresh();
     for (const k of ['c', 'a', 'd', 'b']) store.put(k, k.toUpperCase());
-    store.put('a', 'A2'); // overwrite keeps the place
+    store.put('a', 'A2');
     store.delete('d');
-    store.put('d', 'D2'); // re-put after delete goes to the end
+    store.put('d', 'D2');
     store.put(Buffer.from([0xff]), Buffer.from([1]));
-    const want = [['c', 'C'], ['a', 'A2'], ['b', 'B'], ['d', 'D2'], [Buffer.from([0xff]), Buffer.from([1])]];
+    store.put(Buffer.from([0x00]), 'zero');
+    store.put('é', 'e-acute'); // UTF-8 c3 a9: after 'd', before 0xff
+    const want = [[Buffer.from([0]), 'zero'], ['a', 'A2'], ['b', 'B'], ['c', 'C'], ['d', 'D2'], ['é', 'e-acute'], [Buffer.from([0xff]), Buffer.from([1])]];
     assert.deepEqual([...store], want);
     assert.deepEqual([...store.keys()], want.map(([k]) => k));
     store.close();
@@ -95,6 +111,23 @@ describe('kv: API', () => {
     third.close();
   });
 
+  it('ranges (gt, gte, lt, lte), reverse and seek, on keys with 0x00 and 0xff bytes', () => {
+    const { store } = fresh();
+    const keys = [Buffer.from([]), Buffer.from([0]), Buffer.from([0, 0]), Buffer.from([0, 0xff]), Buffer.from([1]), Buffer.from([0xff]), Buffer.from([0xff, 0])];
+    keys.forEach((k, i) => store.put(k, String(i)));
+    const hexes = (it: Iterable<kv.KvKey>) => [...it].map((k) => Buffer.from(k as Buffer).toString('hex'));
+    assert.deepEqual(hexes(store.keys()), ['', '00', '0000', '00ff', '01', 'ff', 'ff00']);
+    assert.deepEqual(hexes(store.keys({ gt: Buffer.from([0]), lt: Buffer.from([0xff]) })), ['0000', '00ff', '01']);
+    assert.deepEqual(hexes(store.keys({ gte: Buffer.from([0]), lte: Buffer.from([0xff]) })), ['00', '0000', '00ff', '01', 'ff']);
+    assert.deepEqual(hexes(store.keys({ reverse: true, lt: Buffer.from([1]) })), ['00ff', '0000', '00', '']);
+    const it = store.iterator({ gte: Buffer.from([0, 0]) });
+    it.seek(Buffer.from([0, 0x80]));
+    assert.equal((it.next()![0] as Buffer).toString('hex'), '00ff');
+    it.seek(Buffer.from([0x10]));
+    assert.equal((it.next()![0] as Buffer).toString('hex'), 'ff');
+    it.close();
+    store.close();
+  });
   it('batch: all ops in order, atomically, validated before anything is written', () => {
     const { file, store } = fresh();
     store.put('x', '1');
@@ -127,25 +160,35 @@ describe('kv: API', () => {
     again.close();
   });
 
-  it('iterating while writing (and compacting) sees every key once', () => {
-    const { store } = fresh(kv.MIN_SIZE * 4);
-    for (let i = 0; i < 20; i++) store.put(`k${i}`, 'v'.repeat(100));
-    const seen: kv.KvKey[] = [];
+  it('an iterator reads the store as it was when it started, while writes and a compaction go on', () => {
+    const { store } = fresh(kv.MIN_SIZE * 2); // a 126 KiB log region: the writes below compact it once
+    for (let i = 0; i < 20; i++) store.put(`k${String(i).padStart(2, '0')}`, 'v'.repeat(100));
+    const seen: [kv.KvKey, kv.KvValue][] = [];
     const start = store.stats().compactions;
-    for (const [k] of store) {
-      seen.push(k);
-      for (let j = 0; j < 20; j++) store.put(k, 'w'.repeat(100 + j)); // overwrites: forces compactions
+    for (const [k, v] of store) {
+      seen.push([k, v]);
+      for (let j = 0; j < 50; j++) store.put(k, 'w'.repeat(100 + j)); // overwrites: force one compaction
+      store.put(`new${seen.length}`, 'x');
     }
     assert.ok(store.stats().compactions > start, 'compacted during the iteration');
-    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => `k${i}`));
-    for (const [, v] of store) assert.equal(v, 'w'.repeat(119));
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => [`k${String(i).padStart(2, '0')}`, 'v'.repeat(100)]), 'the snapshot, not the writes');
+    for (const [k, v] of store) if (String(k).startsWith('k')) assert.equal(v, 'w'.repeat(149));
+    assert.equal(store.count, 40);
+    // A snapshot held across two compactions would read overwritten records: the second one is refused.
+    const snap = store.snapshot();
+    store.compact();
+    throwsCode(() => store.compact(), { code: 'ENOSPC', message: /iterator or snapshot opened before the last compaction/ });
+    assert.equal(store.get('k00', { snapshot: snap }), 'w'.repeat(149));
+    snap.close();
+    store.compact();
+    throwsCode(() => store.get('k00', { snapshot: snap }), { code: 'ERR_INVALID_ARG_VALUE' });
     store.close();
   });
 });
 
 describe('kv: limits and errors', () => {
   it('rejects oversized keys and values with RangeError codes, stays usable', () => {
-    const { store } = fresh(64 * MiB);
+    const { store } = fresh(80 * MiB); // a log region (a quarter) holds the largest value
     const { maxKeyBytes, maxValueBytes } = kv.KvStore.limits;
     assert.equal(maxKeyBytes, 1024);
     assert.equal(maxValueBytes, 16 * MiB);
@@ -274,16 +317,16 @@ describe('kv: space', () => {
 describe('kv: what is not a store is refused, not repaired', () => {
   it('a file of other data: ERR_KV_NOT_A_STORE, untouched, even with create', () => {
     const file = freshPath(DIR, 'other');
-    fs.writeFileSync(file, pattern(64 * 1024, 3));
+    fs.writeFileSync(file, pattern(kv.MIN_SIZE, 3));
     const before = sha(file);
     throwsCode(() => kv.open(file), { code: 'ERR_KV_NOT_A_STORE', message: /not a node-pmem kv store/ });
-    throwsCode(() => kv.open(file, { create: true, size: 64 * 1024 }), 'ERR_KV_NOT_A_STORE');
+    throwsCode(() => kv.open(file, { create: true, size: kv.MIN_SIZE }), 'ERR_KV_NOT_A_STORE');
     assert.equal(sha(file), before);
   });
 
   it('an all-zero file: refused without create, formatted with it', () => {
     const file = freshPath(DIR, 'zero');
-    fs.writeFileSync(file, Buffer.alloc(64 * 1024));
+    fs.writeFileSync(file, Buffer.alloc(kv.MIN_SIZE));
     throwsCode(() => kv.open(file), { code: 'ERR_KV_NOT_A_STORE', message: /empty/ });
     throwsCode(() => kv.open(file, { create: true, readOnly: true }), 'ERR_KV_NOT_A_STORE');
     const s = kv.open(file, { create: true });
@@ -294,12 +337,12 @@ describe('kv: what is not a store is refused, not repaired', () => {
   it('a file a crash left half-formatted (the magic and nothing else): refused read-only, formatted with create', () => {
     // The reproduction of issue 13: a kill between the header's magic and its checksum bricked it.
     const file = freshPath(DIR, 'half');
-    const b = Buffer.alloc(64 * 1024);
+    const b = Buffer.alloc(kv.MIN_SIZE);
     kv.layout.MAGIC.copy(b, 0);
     fs.writeFileSync(file, b);
     throwsCode(() => kv.open(file), { code: 'ERR_KV_NOT_A_STORE', message: /holds only an interrupted format.*create: true/ });
     throwsCode(() => kv.open(file, { create: true, readOnly: true }), { code: 'ERR_KV_NOT_A_STORE', message: /interrupted format/ });
-    const s = kv.open(file, { create: true, size: 65536 });
+    const s = kv.open(file, { create: true, size: kv.MIN_SIZE });
     s.put('a', 'b');
     s.close();
     const again = kv.open(file);
@@ -333,7 +376,8 @@ describe('kv: what is not a store is refused, not repaired', () => {
     store.put('kept', 'data');
     store.close();
     const m = pmemOpen(file);
-    m.fill(60, 4, 0xff, { persist: true }); // copy 0's checksum; copy 1 was never written
+    m.fill(60, 4, 0xff, { persist: true }); // both copies' checksums
+    m.fill(4096 + 60, 4, 0xff, { persist: true });
     m.close();
     const before = sha(file);
     throwsCode(() => kv.open(file, { create: true }), { code: 'ERR_KV_CORRUPT', message: /both header copies fail/ });
@@ -363,8 +407,8 @@ describe('kv: what is not a store is refused, not repaired', () => {
     const { file, store } = fresh(kv.MIN_SIZE * 4);
     store.put('a', '1');
     const X = kv.layout.DATA_OFFSET + store.stats().logBytes; // where the batch starts
-    store.batch([{ type: 'put', key: 'b1', value: 'x'.repeat(40) }, { type: 'put', key: 'b2', value: 'y'.repeat(40) }]);
     store.close();
+    killedAfter(file, `store.batch([{ type: 'put', key: 'b1', value: 'x'.repeat(40) }, { type: 'put', key: 'b2', value: 'y'.repeat(40) }])`);
     const member = 72; // 24-byte header + 2 + 40, padded to 8
     const edit = (fn: (b: Buffer) => void) => {
       const m = pmemOpen(file);
@@ -406,22 +450,29 @@ describe('kv: what is not a store is refused, not repaired', () => {
     const { file, store } = fresh(kv.MIN_SIZE);
     store.put('a', 'b');
     store.close();
-    // Rewrite header copy 0 as version 2 with a valid checksum.
-    const m = pmemOpen(file);
-    const b = Buffer.from(m.buffer);
-    b.writeUInt32LE(2, 8);
-    b.writeUInt32LE(crc32c(b, 0, 60), 60);
-    m.persist();
-    m.close();
+    // Rewrite both header copies as version 3 (then 1) with a valid checksum.
+    const setVersion = (version: number) => {
+      const m = pmemOpen(file);
+      const b = Buffer.from(m.buffer);
+      for (const at of [0, 4096]) {
+        b.writeUInt32LE(version, at + 8);
+        b.writeUInt32LE(crc32c(b, at, at + 60), at + 60);
+      }
+      m.persist();
+      m.close();
+    };
+    setVersion(3);
     const before = sha(file);
-    throwsCode(() => kv.open(file), { code: 'ERR_KV_VERSION', message: /format version 2; this code reads version 1/ });
+    throwsCode(() => kv.open(file), { code: 'ERR_KV_VERSION', message: /format version 3; this code reads version 2. Use a newer version/ });
     assert.equal(sha(file), before);
+    setVersion(1);
+    throwsCode(() => kv.open(file, { create: true }), { code: 'ERR_KV_VERSION', message: /format version 1; this code reads version 2. Copy its data out/ });
   });
 
   it('both header copies damaged: ERR_KV_CORRUPT; one damaged: the other is used', () => {
     const { file, store } = fresh(kv.MIN_SIZE);
     store.put('a', 'b');
-    store.compact(); // header copy 1 (generation 1) now in force
+    store.compact();
     store.put('c', 'd');
     store.close();
     const flip = (at: number) => {
@@ -430,20 +481,48 @@ describe('kv: what is not a store is refused, not repaired', () => {
       m.persist();
       m.close();
     };
-    flip(4096 + 20); // generation 1's copy torn: falls back to generation 0, whose region is intact
+    flip(32); // copy 0 torn: copy 1 (the same header) serves
     const s = kv.open(file, { readOnly: true });
-    assert.equal(s.stats().generation, 0);
-    assert.equal(s.get('a'), 'b');
+    assert.equal(s.stats().generation, 1);
+    assert.deepEqual([...s], [['a', 'b'], ['c', 'd']]);
     s.close();
-    flip(20);
+    flip(4096 + 32);
     throwsCode(() => kv.open(file), { code: 'ERR_KV_CORRUPT', message: /both header copies/ });
   });
 
-  it('a record corrupted in the middle of the log is refused on open, a corrupted value on get', () => {
+  it('the index checkpoint in force is the newest valid one: a torn checkpoint falls back to the one before, and the log is replayed from there', () => {
     const { file, store } = fresh(kv.MIN_SIZE * 4);
-    store.put('first', 'x'.repeat(100));
-    store.put('second', 'y'.repeat(100));
-    store.put('third', 'z'.repeat(100));
+    store.put('a', '1');
+    store.close(); // checkpoint k (slot k & 1)
+    killedAfter(file, "store.put('b', '2'); store.compact(); store.put('c', '3')"); // compaction's checkpoint k + 1
+    const indexAt = (() => {
+      const b = readAt(file, 0, 64);
+      return b.readUInt32LE(56) * 4096;
+    })();
+    const slots = [readAt(file, indexAt, 128), readAt(file, indexAt + 128, 128)];
+    const newest = slots[0]!.readUInt32LE(12) > slots[1]!.readUInt32LE(12) ? 0 : 1;
+    const m = pmemOpen(file);
+    m.bytes(indexAt + newest * 128 + 40, 1)[0] ^= 1; // tear the compaction's checkpoint
+    m.persist();
+    m.close();
+    const s = kv.open(file);
+    assert.deepEqual([...s], [['a', '1'], ['b', '2']], 'the log of the checkpoint before, replayed; the compaction never happened');
+    assert.equal(s.stats().generation, 0);
+    assert.equal(s.stats().recovery.records, 1);
+    s.put('d', '4');
+    s.close();
+    const again = kv.open(file, { readOnly: true });
+    assert.deepEqual([...again], [['a', '1'], ['b', '2'], ['d', '4']]);
+    again.close();
+  });
+
+  it('a record corrupted in the middle of the log is refused on open (replayed part), a corrupted value on get', () => {
+    const file = freshPath(DIR, 'kv');
+    kv.open(file, { create: true, size: kv.MIN_SIZE * 4 }).close();
+    // Written and never checkpointed: the next open replays these three records.
+    killedAfter(file, "store.put('first', 'x'.repeat(100)); store.put('second', 'y'.repeat(100)); store.put('third', 'z'.repeat(100))");
+    const store = kv.open(file, { readOnly: true });
+    assert.equal(store.stats().recovery.records, 3);
     // Corrupt a value byte behind the store's back (lock: 'none'): get refuses to return it.
     const m = pmemOpen(file, { lock: 'none' });
     const at = kv.layout.DATA_OFFSET + kv.layout.REC_HEADER + 'first'.length + 10;
@@ -455,6 +534,7 @@ describe('kv: what is not a store is refused, not repaired', () => {
     assert.throws(() => [...store], { code: 'ERR_KV_CORRUPT' });
     assert.equal(store.get('second'), 'y'.repeat(100));
     store.close();
+    // A read-only open checkpoints nothing: the records are still to be replayed.
     // On open, the log goes on after the bad record: corruption, not a torn tail.
     throwsCode(() => kv.open(file), { code: 'ERR_KV_CORRUPT', message: /log goes on after it/ });
   });
@@ -476,7 +556,7 @@ describe('kv: command line', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'hello world\n');
     r = run(file, 'list');
-    assert.equal(r.stdout, 'greeting\thello world\na\t1\nb\t2\n');
+    assert.equal(r.stdout, 'a\t1\nb\t2\ngreeting\thello world\n', 'in key order');
     r = run(file, 'list', 'gr');
     assert.equal(r.stdout, 'greeting\thello world\n');
     r = run(file, 'del', 'a');
@@ -488,11 +568,11 @@ describe('kv: command line', () => {
     assert.equal(r.status, 0, r.stderr);
     const st = JSON.parse(r.stdout);
     assert.equal(st.count, 2);
-    assert.equal(st.version, 1);
+    assert.equal(st.version, 2);
     r = run(file, 'compact');
     assert.equal(r.status, 0, r.stderr);
     r = run(file, 'list');
-    assert.equal(r.stdout, 'greeting\thello world\nb\t2\n');
+    assert.equal(r.stdout, 'b\t2\ngreeting\thello world\n');
   });
 
   it('errors: usage, missing file, not a store', () => {
@@ -504,7 +584,7 @@ describe('kv: command line', () => {
     assert.match(r.stderr, /^ENOENT: no such file or directory, open '/);
     assert.doesNotMatch(r.stderr, /ENOENT: ENOENT/, 'the code is printed once');
     const other = freshPath(DIR, 'other');
-    fs.writeFileSync(other, pattern(32 * 1024));
+    fs.writeFileSync(other, pattern(kv.MIN_SIZE));
     r = run(other, 'put', 'a', 'b');
     assert.equal(r.status, 2);
     assert.match(r.stderr, /^ERR_KV_NOT_A_STORE: /);
@@ -517,7 +597,7 @@ describe('kv: kill -9 a writer mid-loop, many times', () => {
   it('every acknowledged op survives, the op in flight is all or nothing', async () => {
     const file = freshPath(DIR, 'kill');
     const SEED = 11;
-    kv.open(file, { create: true, size: 64 * 1024 }).close(); // formatted before the first child
+    kv.open(file, { create: true, size: kv.MIN_SIZE }).close(); // formatted before the first child
     let applied = 0; // ops the store holds, as established by the last check
     let model = new Map(); // the model after `applied` ops
     let totalAcks = 0;

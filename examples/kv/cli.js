@@ -6,7 +6,7 @@
  *   node examples/kv/cli.js <file> put <key> <value> [<key> <value> ...]   (several pairs: one atomic batch)
  *   node examples/kv/cli.js <file> get <key>            prints the value; exit 1 if absent
  *   node examples/kv/cli.js <file> del <key> [<key> ...] (several keys: one atomic batch)
- *   node examples/kv/cli.js <file> list [<prefix>]      key<TAB>value lines, in insertion order
+ *   node examples/kv/cli.js <file> list [<prefix>]      key<TAB>value lines, in key order
  *   node examples/kv/cli.js <file> stats                JSON
  *   node examples/kv/cli.js <file> compact
  *
@@ -20,7 +20,7 @@ const USAGE = `usage: node examples/kv/cli.js <file> put|get|del|list|stats|comp
   put <key> <value> [<key> <value> ...]   store (several pairs: one atomic batch); creates the file
   get <key>                               print the value (exit 1 if absent)
   del <key> [<key> ...]                   delete (several keys: one atomic batch)
-  list [<prefix>]                         key<TAB>value per line, in insertion order
+  list [<prefix>]                         key<TAB>value per line, in key order
   stats                                   layout and space figures (JSON)
   compact                                 reclaim space now
 limits: keys ${KvStore.limits.maxKeyBytes} bytes, values ${KvStore.limits.maxValueBytes} bytes`;
@@ -83,9 +83,10 @@ function main(argv) {
       case 'list': {
         const prefix = rest[0] ?? '';
         const out = [];
-        for (const [key, value] of store) {
+        // Keys are in byte order: those with the prefix start at it, and end at the first without.
+        for (const [key, value] of store.entries({ gte: prefix })) {
           const k = typeof key === 'string' ? key : key.toString('hex');
-          if (!k.startsWith(prefix)) continue;
+          if (!Buffer.from(typeof key === 'string' ? key : key).subarray(0, Buffer.byteLength(prefix)).equals(Buffer.from(prefix))) break;
           out.push(`${k}\t${typeof value === 'string' ? value : value.toString('hex')}`);
         }
         if (out.length > 0) process.stdout.write(out.join('\n') + '\n');

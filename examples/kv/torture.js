@@ -64,8 +64,8 @@ function indexKey(key) {
 }
 
 /**
- * Apply op to a model: a Map from the key's latin1 image to [key, value], with a JS Map's order
- * (which the store's iteration order matches).
+ * Apply op to a model: a Map from the key's latin1 image to [key, value]. (The store iterates in
+ * byte order of the keys, which is the order of these images as JS strings.)
  */
 function applyToModel(model, op) {
   if (op.type === 'put') model.set(indexKey(op.key), [op.key, op.value]);
@@ -89,7 +89,7 @@ function same(a, b) {
 /** Whether the store holds exactly the model (keys, values, their types and the order). Every read verifies. */
 function sameState(store, model) {
   if (store.count !== model.size) return false;
-  const want = [...model.values()];
+  const want = [...model.keys()].sort().map((k) => model.get(k));
   let i = 0;
   for (const [key, value] of store) {
     const [k, v] = want[i++];

@@ -4,15 +4,15 @@
  *
  * Region layout (little-endian; `base` is the region's offset in the mapping):
  *
- *   [0, 128)         checkpoint slot 0 ─┐ checkpoint k is written to slot k & 1, its allocation
- *   [128, 256)       checkpoint slot 1 ─┘ bitmap to copy k & 1: the newer valid slot is in force
+ *   [0, 128)         checkpoint slot 0 ─┐ checkpoint number k is written to slot k & 1, its
+ *   [128, 256)       checkpoint slot 1 ─┘ allocation bitmap to copy k & 1: the newer valid one is in force
  *   [4096, +B)       allocation bitmap copy 0 (one bit a node)
  *   [4096+B, +B)     allocation bitmap copy 1
  *   [N0, +n*4096)    nodes
  *
  *   slot:  0 magic "NPMBTRE\0" | 8 version | 12 epoch | 16 root | 20 node count | 24 u64 keys
  *          32 bitmap CRC | 36 height | 40 meta (META_SIZE bytes, the owner's: where its log stood)
- *          124 CRC-32C of bytes 0..124
+ *          120 checkpoint number | 124 CRC-32C of bytes 0..124
  *   node:  0 u16 kind (1 leaf, 2 inner) | 2 u16 count | 4 u16 heap start | 6 u16 garbage bytes
  *          8 u32 epoch | 12 0 | 16 u16 slot[count]: entry offsets in key order
  *          entries (from the end down): u16 key length | key | leaf: f64 value; inner: u32 child.
@@ -53,7 +53,7 @@ const INNER_VALUE = 4;
 const NONE = 0xffffffff;
 
 /** Bytes the meta of a checkpoint holds. */
-export const META_SIZE = 84;
+export const META_SIZE = 80;
 
 export interface Bounds {
   gt?: Uint8Array;
@@ -83,6 +83,7 @@ function corrupt(what: string, path: string): Error {
 
 /** A stored checkpoint. */
 interface Checkpoint {
+  number: number;
   epoch: number;
   root: number;
   keys: number;
@@ -120,6 +121,8 @@ export class BTree {
   #epoch: number;
   /** Epoch of the checkpoint in force on media. */
   #durableEpoch: number;
+  /** Number of the checkpoint in force: the next one goes to the other slot and bitmap copy. */
+  #checkpointNumber = 0;
   /** Never-used nodes are taken from here on (after open: the first clear bit from here). */
   #next = 0;
   /** Nodes given back, reused first (most recent first: still in cache, no first-touch fault). */
@@ -170,8 +173,9 @@ export class BTree {
     const t = new BTree(m, base, length);
     const slots = [0, 1].map((i) => t.#readSlot(i)).filter((s): s is Checkpoint => s !== null);
     if (slots.length === 0) throw corrupt('no valid checkpoint', t.#path);
-    const cp = slots.length === 2 && slots[1]!.epoch > slots[0]!.epoch ? slots[1]! : slots[0]!;
-    t.#b.copy(t.#allocated, 0, t.#bitmapAt(cp.epoch), t.#bitmapAt(cp.epoch) + t.#bitmapBytes);
+    const cp = slots.length === 2 && slots[1]!.number > slots[0]!.number ? slots[1]! : slots[0]!;
+    t.#b.copy(t.#allocated, 0, t.#bitmapAt(cp.number), t.#bitmapAt(cp.number) + t.#bitmapBytes);
+    t.#checkpointNumber = cp.number;
     let used = 0;
     for (let i = 0; i < t.#allocated.length; i++) used += BITS[t.#allocated[i]!]!;
     if (cp.root >= t.#nodes || !t.#isAllocated(cp.root)) throw corrupt(`root ${cp.root} is not an allocated node`, t.#path);
@@ -202,8 +206,8 @@ export class BTree {
     return this.#base + i * SLOT_SIZE;
   }
 
-  #bitmapAt(epoch: number): number {
-    return this.#base + HEADER_AREA + (epoch & 1) * this.#bitmapBytes;
+  #bitmapAt(checkpoint: number): number {
+    return this.#base + HEADER_AREA + (checkpoint & 1) * this.#bitmapBytes;
   }
 
   #readSlot(i: number): Checkpoint | null {
@@ -212,11 +216,14 @@ export class BTree {
     if (b.compare(MAGIC, 0, 8, at, at + 8) !== 0) return null;
     if (crc32c(b, at, at + SLOT_CRC) !== b.readUInt32LE(at + SLOT_CRC)) return null; // torn: the other slot is in force
     const epoch = b.readUInt32LE(at + 12);
+    const number = b.readUInt32LE(at + 120);
+    if ((number & 1) !== i) return null; // not where checkpoint `number` goes: stale or damaged
     if (b.readUInt32LE(at + 8) !== BTREE_VERSION) throw corrupt(`checkpoint version ${b.readUInt32LE(at + 8)}`, this.#path);
     if (b.readUInt32LE(at + 20) !== this.#nodes) throw corrupt(`checkpoint of ${b.readUInt32LE(at + 20)} nodes in a region of ${this.#nodes}`, this.#path);
-    const bitmap = this.#bitmapAt(epoch);
+    const bitmap = this.#bitmapAt(number);
     if (crc32c(b, bitmap, bitmap + this.#bitmapBytes) !== b.readUInt32LE(at + 32)) return null;
     return {
+      number,
       epoch,
       root: b.readUInt32LE(at + 16),
       keys: b.readUInt32LE(at + 24) + b.readUInt32LE(at + 28) * 2 ** 32,
@@ -234,9 +241,10 @@ export class BTree {
     const m = this.#m;
     const b = this.#b;
     const epoch = this.#epoch;
+    const number = (this.#checkpointNumber + 1) >>> 0;
     for (const n of this.#dirty) m.markDirty(this.#nodeAt(n), NODE_SIZE);
     // The bitmap of this checkpoint: what the tree uses, without the nodes only older trees use.
-    const bitmap = this.#bitmapAt(epoch);
+    const bitmap = this.#bitmapAt(number);
     b.set(this.#allocated, bitmap);
     for (let i = 0; i < this.#retired.length; i += 2) {
       const n = this.#retired[i]!;
@@ -244,7 +252,7 @@ export class BTree {
     }
     m.markDirty(bitmap, this.#bitmapBytes);
     m.persistDirty();
-    const at = this.#slotAt(epoch & 1);
+    const at = this.#slotAt(number & 1);
     b.fill(0, at, at + SLOT_SIZE);
     MAGIC.copy(b, at);
     b.writeUInt32LE(BTREE_VERSION, at + 8);
@@ -256,8 +264,10 @@ export class BTree {
     b.writeUInt32LE(crc32c(b, bitmap, bitmap + this.#bitmapBytes), at + 32);
     b.writeUInt32LE(this.#height, at + 36);
     b.set(meta, at + 40);
+    b.writeUInt32LE(number, at + 120);
     b.writeUInt32LE(crc32c(b, at, at + SLOT_CRC), at + SLOT_CRC);
     m.persist(at, SLOT_SIZE);
+    this.#checkpointNumber = number;
     this.#dirty.clear();
     this.#durableEpoch = epoch;
     this.#epoch = epoch + 1;
@@ -543,11 +553,85 @@ export class BTree {
     this.#dv.setUint32(e + 2 + this.#keyLen(e), child, true);
   }
 
+  /** Whether `ops` more sets or deletes fit for sure: each may copy its path and split every level (and add one). */
+  hasRoomFor(ops: number): boolean {
+    return this.#free >= ops * (2 * this.#height + 1);
+  }
+
+  /**
+   * Replace the whole tree by the (key, value) pairs `next` yields in strictly ascending key order,
+   * packed into fresh nodes (leaves filled to `fill` of a node). The nodes of the old tree are
+   * retired (the last checkpoint and open snapshots still read them). On ENOSPC nothing changed.
+   */
+  rebuild(next: () => [Uint8Array, number] | undefined, fill = 0.9): void {
+    const made: number[] = [];
+    const limit = NODE_SIZE - (1 - fill) * (NODE_SIZE - NODE_HEADER);
+    // Each level: [first key, node] of its nodes, left to right.
+    let level: [Buffer, number][] = [];
+    let keys = 0;
+    try {
+      let leaf = -1;
+      let prev: Buffer | null = null;
+      for (let e = next(); e !== undefined; e = next()) {
+        const [key, value] = e;
+        if (prev !== null && Buffer.compare(prev, key) >= 0) throw new RangeError('rebuild() needs keys in strictly ascending order');
+        const at = leaf < 0 ? -1 : this.#nodeAt(leaf);
+        const size = 2 + key.byteLength + LEAF_VALUE + 2;
+        if (leaf < 0 || NODE_SIZE - this.#room(at) + size > limit) {
+          leaf = this.#alloc(LEAF);
+          made.push(leaf);
+          level.push([Buffer.from(key), leaf]);
+        }
+        const leafAt = this.#nodeAt(leaf);
+        this.#insertAt(leafAt, this.#count(leafAt), key, value);
+        prev = Buffer.from(key);
+        keys++;
+      }
+      if (level.length === 0) {
+        const empty = this.#alloc(LEAF);
+        made.push(empty);
+        level.push([Buffer.alloc(0), empty]);
+      }
+      let height = 1;
+      while (level.length > 1) {
+        const up: [Buffer, number][] = [];
+        let inner = -1;
+        for (const [first, child] of level) {
+          const size = 2 + first.byteLength + INNER_VALUE + 2;
+          if (inner < 0 || NODE_SIZE - this.#room(this.#nodeAt(inner)) + size > limit) {
+            inner = this.#alloc(INNER);
+            made.push(inner);
+            up.push([first, inner]);
+          }
+          const innerAt = this.#nodeAt(inner);
+          // A node's first entry takes everything below its second: its key is not needed.
+          this.#insertAt(innerAt, this.#count(innerAt), this.#count(innerAt) === 0 ? EMPTY : first, child);
+        }
+        level = up;
+        height++;
+      }
+      this.#retireTree(this.#root);
+      this.#root = level[0]![1];
+      this.#height = height;
+      this.#keys = keys;
+    } catch (error) {
+      for (const n of made) this.#release(n);
+      throw error;
+    }
+  }
+
+  /** Every node of the tree under `n` leaves it. */
+  #retireTree(n: number): void {
+    const at = this.#check(n);
+    if (!this.#isLeaf(at)) for (let i = 0; i < this.#count(at); i++) this.#retireTree(this.#child(this.#entry(at, i)));
+    this.#drop(n);
+  }
+
   /** Set `key` to `value` (a number; the store's record offsets). */
   set(key: Uint8Array, value: number): void {
     if (key.byteLength > MAX_KEY) throw new RangeError(`index keys are at most ${MAX_KEY} bytes`);
     // Room for the worst case before anything changes: a copied path and a split at every level.
-    if (this.#free < 2 * this.#height + 2) {
+    if (!this.hasRoomFor(1)) {
       throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
     }
     const nodes: number[] = [];
@@ -656,9 +740,20 @@ export class BTree {
   // -------------------------------------------------------------------------------------------
   // Iteration
 
-  /** A cursor over a snapshot of the tree as it is now, in key order (or reverse). */
+  /** A cursor over a snapshot of the tree as it is now, in key order (or reverse); closing it releases the snapshot. */
   cursor(bounds: Bounds = {}, reverse = false): Cursor {
-    return new Cursor(this, this.snapshot(), bounds, reverse);
+    return new Cursor(this, this.snapshot(), bounds, reverse, true);
+  }
+
+  /** A cursor over an existing snapshot (which it does not release). */
+  cursorOn(snapshot: Snapshot, bounds: Bounds = {}, reverse = false): Cursor {
+    return new Cursor(this, snapshot, bounds, reverse, false);
+  }
+
+  /** The value of `key` in a snapshot. */
+  getIn(snapshot: Snapshot, key: Uint8Array): number | undefined {
+    if (snapshot.released) throw new RangeError('the snapshot was released');
+    return this.#getFrom(snapshot.root, key);
   }
 
   /** @internal for Cursor: the leaf path to the first key >= key (or > key), as [node, slot] pairs. */
@@ -772,13 +867,16 @@ export class Cursor {
   readonly #upper: Uint8Array | null;
   readonly #upperOpen: boolean;
   readonly #stack: number[] = [];
+  readonly #owns: boolean;
+  #closed = false;
   /** The stack names a candidate not yet returned (after positioning). */
   #fresh = false;
   #started = false;
   #done = false;
 
-  constructor(tree: BTree, snap: Snapshot, bounds: Bounds, reverse: boolean) {
+  constructor(tree: BTree, snap: Snapshot, bounds: Bounds, reverse: boolean, owns: boolean) {
     this.#tree = tree;
+    this.#owns = owns;
     this.#snap = snap;
     this.#reverse = reverse;
     this.#lower = bounds.gt ?? bounds.gte ?? null;
@@ -792,7 +890,7 @@ export class Cursor {
    * outside the bounds goes to the bound (and past the far bound, to the end).
    */
   seek(key: Uint8Array): void {
-    if (this.#snap.released) return;
+    if (this.#closed || this.#snap.released) return;
     const near = this.#reverse ? this.#upper : this.#lower;
     const nearOpen = this.#reverse ? this.#upperOpen : this.#lowerOpen;
     const c = near === null ? 1 : Buffer.compare(key, near) * (this.#reverse ? -1 : 1);
@@ -809,7 +907,7 @@ export class Cursor {
 
   /** The next [key, value], or undefined at the end. */
   next(): [Buffer, number] | undefined {
-    if (this.#done || this.#snap.released) return undefined;
+    if (this.#done || this.#closed || this.#snap.released) return undefined;
     const tree = this.#tree;
     const stack = this.#stack;
     if (!this.#started) {
@@ -832,11 +930,12 @@ export class Cursor {
 
   #end(): undefined {
     this.#done = true;
-    this.close();
     return undefined;
   }
 
   close(): void {
-    this.#tree.release(this.#snap);
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owns) this.#tree.release(this.#snap);
   }
 }

@@ -1,17 +1,20 @@
 /**
- * A crash-safe key-value store over one node-pmem mapping (a file, a file on a DAX filesystem, or
- * a device-dax character device). examples/kv/README.md in the repository has the design; in short:
+ * A crash-safe, ordered key-value store over one node-pmem mapping (a file, a file on a DAX
+ * filesystem, or a device-dax character device). examples/kv/README.md in the repository has the
+ * design; in short:
  *
  * On media (all integers little-endian):
  *
- *   [0, 64)        header copy 0 ─┐ two copies, each in its own page; the valid one with the
- *   [4096, 4160)   header copy 1 ─┘ higher generation wins (a torn one fails its CRC)
- *   [8192, +R)     region 0      ─┐ an append-only log each; the header says which one is active.
- *   [8192+R, +R)   region 1      ─┘ Compaction copies the live records into the other one.
+ *   [0, 64)        header copy 0 ─┐ written once, by the format (the same bytes twice: either
+ *   [4096, 4160)   header copy 1 ─┘ valid copy serves)
+ *   [8192, +R)     region 0      ─┐ an append-only log each; the index's checkpoint says which one
+ *   [8192+R, +R)   region 1      ─┘ is active. Compaction copies the live records into the other.
+ *   [I, +L)        the index: a copy-on-write B+-tree from key bytes to record offsets (btree.ts)
  *
- *   header copy:  0 magic "NPMEMKV\0" | 8 version | 12 generation | 16 active region | 20 seed
- *                 24 first seq | 28 store id | 32 u64 data offset | 40 u64 region size
- *                 48 u64 formatted length | 56 0 | 60 CRC-32C of bytes 0..60
+ *   header copy:  0 magic "NPMEMKV\0" | 8 version | 12 0 | 16 0 | 20 0 | 24 0 | 28 store id
+ *                 32 u64 data offset | 40 u64 region size | 48 u64 formatted length
+ *                 56 u32 index offset / 4096 | 60 CRC-32C of bytes 0..60
+ *                 (the index runs from its offset to the formatted length)
  *
  *   record (8-byte aligned, 24-byte header):
  *                 0 crc: CRC-32C of bytes 4..end | 4 prev: crc of the previous record (the
@@ -20,31 +23,38 @@
  *                 14 u16 key length | 16 u32 value length | 20 u32 op count (commit), else 0
  *                 24 key bytes, value bytes, zero padding to 8
  *
- * Commit protocol. A single put/del writes its record at the log's tail through the mapping's
- * views and persists it: one flush + fence (one msync at page tier). The record is its own
- * commit: recovery accepts it only if its CRC verifies AND it chains (`prev` equals the previous
- * record's crc, `seq` is the next number), so a torn record, stale bytes past the tail, or records
- * left by an older use of the region are all rejected. A batch writes its member records (flag 4),
- * persists them (fence 1), then writes and persists a commit record naming the op count (fence 2);
- * recovery applies batch members only when it reaches their commit, so an interrupted batch is
- * dropped whole. Compaction writes the live records into the other region, persists them, then
- * persists the other header copy with generation + 1: that one 64-byte write switches regions.
+ *   index checkpoint meta: 0 generation | 4 u64 log tail | 12 prev | 16 seq | 20 u64 live bytes
  *
- * Recovery (every open): pick the header, scan the active region from its start while records
- * verify and chain, rebuilding the in-DRAM index (a Map from key to record offset). The tail is
- * the end of the last committed record. Recovery writes nothing (a read-only open recovers too),
- * except that a writable open zeroes the header of an interrupted batch's first member.
+ * Commit protocol. A single put/del writes its record at the log's tail and persists it: one
+ * flush + fence (one msync at page tier). The record is its own commit: recovery accepts it only
+ * if its CRC verifies AND it chains (`prev` equals the previous record's crc, `seq` is the next
+ * number), so a torn record, stale bytes past the tail, or records left by an older use of the
+ * region are all rejected. A batch writes its member records (flag 4), persists them (fence 1),
+ * then writes and persists a commit record naming the op count (fence 2); recovery applies batch
+ * members only when it reaches their commit, so an interrupted batch is dropped whole.
+ *
+ * The index is updated in DRAM-speed stores after each op and made durable only at checkpoints
+ * (every CHECKPOINT_RECORDS records or CHECKPOINT_BYTES of log, at compaction and at close); a
+ * checkpoint records where the log stood. Compaction writes the live records, in key order, into
+ * the other region, persists them, points the index at them and checkpoints it with generation
+ * + 1: that checkpoint switches regions.
+ *
+ * Recovery (every open): the index's newest valid checkpoint, then the log from the tail it
+ * names, while records verify and chain (at most a checkpoint interval of them), applied to the
+ * index. So opening takes the same time whatever the number of keys. A writable open that finds
+ * an interrupted batch zeroes its first member's header.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Mapping } from '../mapping';
 import { open as openMapping } from '../open';
 import type { Granularity, MappingKind, OpenOptions as MappingOpenOptions } from '../types';
+import { BTree, type Bounds, type Cursor, type Snapshot as TreeSnapshot } from './btree';
 import { crc32c } from './crc32c';
 
 const MAGIC = Buffer.from('NPMEMKV\0', 'latin1');
 /** On-media format version this code reads and writes. */
-const VERSION = 1;
+const VERSION = 2;
 const SLOT_SIZE = 64;
 const SLOT_OFFSETS = [0, 4096];
 const DATA_OFFSET = 8192;
@@ -54,7 +64,7 @@ const MAX_KEY_BYTES = 1024;
 /** Largest value, in bytes. */
 const MAX_VALUE_BYTES = 16 * 1024 * 1024;
 /** Smallest mapping a store can be formatted in. */
-const MIN_SIZE = 16 * 1024;
+const MIN_SIZE = 256 * 1024;
 /** Largest span of a mapping a store uses: V8's typed-array limit. A larger file is used up to it. */
 const MAX_SIZE = 2 ** 32;
 // Exported below (export { ... }), not with `export const`: the compiled code then reads local
@@ -70,6 +80,9 @@ const F_KEY_STRING = 1;
 const F_VALUE_STRING = 2;
 const F_BATCH = 4;
 const COMMIT_LEN = REC_HEADER;
+/** A checkpoint of the index after this many records (by default), or this many bytes of log: the most a recovery replays. */
+const CHECKPOINT_RECORDS = 2048;
+const CHECKPOINT_BYTES = 1 << 20;
 
 /** What a key or a value can be given as. A string is stored UTF-8 encoded. */
 export type KvInput = string | ArrayBufferView | ArrayBuffer;
@@ -90,6 +103,11 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** node-pmem's tier override (see node-pmem's open). */
   granularity?: 'auto' | Granularity;
+  /**
+   * Checkpoint the index after this many records (default 2048; also after 1 MiB of log): the
+   * most an open after a crash replays. Smaller: faster recovery, more flushing per write.
+   */
+  checkpointRecords?: number;
 }
 
 /** Options of {@link KvStore.fromMapping}. */
@@ -100,6 +118,8 @@ export interface FromMappingOptions {
   readOnly?: boolean;
   /** The id a format writes instead of a random one (for reproducible crash images). */
   storeId?: number;
+  /** See {@link OpenOptions.checkpointRecords}. */
+  checkpointRecords?: number;
 }
 
 /** The codes of the errors the store throws itself; node-pmem's own (ENOENT, ERR_PMEM_LOCKED, ...) come through as they are. */
@@ -135,11 +155,25 @@ export interface KvStats {
   liveBytes: number;
   freeBytes: number;
   compactions: number;
+  /** Nodes of the index in use and in all (4 KiB each). */
+  indexNodes: { used: number; total: number };
   recovery: KvRecoveryStats;
+}
+
+/** Range and direction of {@link KvStore.iterator} (and entries(), keys()). Keys compare as bytes (a string as UTF-8). */
+export interface IteratorOptions {
+  gt?: KvInput;
+  gte?: KvInput;
+  lt?: KvInput;
+  lte?: KvInput;
+  reverse?: boolean;
+  /** Read from this snapshot instead of a new one. */
+  snapshot?: KvSnapshot;
 }
 
 /** What the last recovery (the open) found. */
 export interface KvRecoveryStats {
+  /** Records replayed from the log after the index's last checkpoint. */
   records: number;
   discardedBytes: number;
   discardedBatchOps: number;
@@ -154,29 +188,30 @@ export interface KvLimits {
   maxSize: number;
 }
 
-/** A header copy's fields. */
+/** A header copy's fields (written once, at format). */
 interface Header {
   version: number;
-  generation: number;
-  active: number;
-  seed: number;
-  firstSeq: number;
   storeId: number;
   dataOffset: number;
   regionSize: number;
   length: number;
+  indexOffset: number;
 }
 
-/** A header copy as read, with where it was. */
-interface Slot extends Header {
-  at: number;
+/** Where the log stood at the index's checkpoint. */
+interface LogState {
+  generation: number;
+  tail: number;
+  prev: number;
+  seq: number;
+  live: number;
 }
 
 /** A batch op, validated and encoded. */
 interface Prepared {
   kind: number;
   flags: number;
-  k: string;
+  k: Uint8Array;
   v: string | Uint8Array | null;
   vlen: number;
   len: number;
@@ -218,21 +253,19 @@ function describe(value: unknown): string {
 }
 
 /**
- * The index key of a key: the latin1 image of its bytes (a string key is UTF-8 encoded), so that
- * 'abc' and Buffer.from('abc') are the same key. ASCII strings are their own image.
+ * The bytes of a key (a string is UTF-8 encoded): 'abc' and Buffer.from('abc') are the same key.
+ * The bytes of a view are not copied.
  */
-function indexKey(key: unknown, what = 'key'): string {
-  let k: string;
+function keyBytes(key: unknown, what = 'key'): Uint8Array {
+  let k: Uint8Array;
   if (typeof key === 'string') {
-    const n = Buffer.byteLength(key, 'utf8');
-    if (n > MAX_KEY_BYTES) throw tooLarge(what, n, MAX_KEY_BYTES, 'ERR_KV_KEY_TOO_LARGE');
-    k = n === key.length ? key : Buffer.from(key, 'utf8').toString('latin1');
+    k = Buffer.from(key, 'utf8');
+  } else if (key instanceof Uint8Array) {
+    k = key;
   } else if (ArrayBuffer.isView(key)) {
-    if (key.byteLength > MAX_KEY_BYTES) throw tooLarge(what, key.byteLength, MAX_KEY_BYTES, 'ERR_KV_KEY_TOO_LARGE');
-    k = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+    k = new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
   } else if (key instanceof ArrayBuffer) {
-    if (key.byteLength > MAX_KEY_BYTES) throw tooLarge(what, key.byteLength, MAX_KEY_BYTES, 'ERR_KV_KEY_TOO_LARGE');
-    k = Buffer.from(key).toString('latin1');
+    k = new Uint8Array(key);
   } else {
     throw kvError(
       'ERR_INVALID_ARG_TYPE',
@@ -240,6 +273,7 @@ function indexKey(key: unknown, what = 'key'): string {
       TypeError,
     );
   }
+  if (k.byteLength > MAX_KEY_BYTES) throw tooLarge(what, k.byteLength, MAX_KEY_BYTES, 'ERR_KV_KEY_TOO_LARGE');
   return k;
 }
 
@@ -260,6 +294,71 @@ function tooLarge(what: string, size: number, max: number, code: 'ERR_KV_KEY_TOO
   return kvError(code, `The ${what} is ${size} bytes; the limit is ${max} bytes`, RangeError, { size, limit: max });
 }
 
+/** A frozen view of the store for reads: what iterators and `{ snapshot }` reads see. close() it when done. */
+export class KvSnapshot {
+  /** @internal */
+  readonly tree: TreeSnapshot;
+  /** @internal the log generation when it was taken (compaction two generations later would overwrite its records) */
+  readonly generation: number;
+  readonly #store: KvStore;
+
+  /** @internal use KvStore.snapshot() */
+  constructor(store: KvStore, tree: TreeSnapshot, generation: number) {
+    this.#store = store;
+    this.tree = tree;
+    this.generation = generation;
+  }
+
+  get closed(): boolean {
+    return this.tree.released;
+  }
+
+  close(): void {
+    this.#store.releaseSnapshot(this);
+  }
+}
+
+/** An ordered iteration over a snapshot (its own, or one given): next() until undefined, then close(). */
+export class KvIterator {
+  readonly #store: KvStore;
+  readonly #cursor: Cursor;
+  readonly #own: KvSnapshot | null;
+
+  /** @internal use KvStore.iterator() */
+  constructor(store: KvStore, cursor: Cursor, own: KvSnapshot | null) {
+    this.#store = store;
+    this.#cursor = cursor;
+    this.#own = own;
+  }
+
+  /** The next [key, value] (each as it was put: a string or a Buffer copy), or undefined at the end. Verified as read. */
+  next(): [KvKey, KvValue] | undefined {
+    const e = this.#cursor.next();
+    if (e === undefined) return undefined;
+    return this.#store.entryAt(e[1]);
+  }
+
+  /** The next key only (the record is still verified). */
+  nextKey(): KvKey | undefined {
+    const e = this.#cursor.next();
+    return e === undefined ? undefined : this.#store.keyOfRecord(e[1]);
+  }
+
+  /** Move so that next() gives the first key >= target (reverse: the last <= target), within the range. */
+  seek(target: KvInput): void {
+    this.#cursor.seek(keyBytes(target, 'target'));
+  }
+
+  close(): void {
+    this.#cursor.close();
+    if (this.#own !== null) this.#own.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
 export class KvStore {
   #mapping: Mapping;
   #owned: boolean;
@@ -267,22 +366,27 @@ export class KvStore {
   #b: Buffer;
   #closed = false;
   #readOnly: boolean;
-  /** Index key -> record offset. */
-  #index = new Map<string, number>();
+  /** The index: key bytes -> record offset. */
+  #tree!: BTree;
+  readonly #snapshots = new Set<KvSnapshot>();
   // Layout, from the header.
   #length = 0;
   #regionSize = 0;
-  #generation = 0;
+  #indexOffset = 0;
   #storeId = 0;
-  #active = 0;
+  // The log's state.
+  #generation = 0;
   #start = 0;
   #end = 0;
-  // The log's state.
   #tail = 0;
   #prev = 0;
   #seq = 0;
   #live = 0;
   #compactions = 0;
+  readonly #checkpointRecords: number;
+  /** Records and log bytes since the index's last checkpoint. */
+  #sinceRecords = 0;
+  #sinceTail = 0;
   #recovery: KvRecoveryStats = { records: 0, discardedBytes: 0, discardedBatchOps: 0, ms: 0 };
 
   /** Open (and recover) the store in the file or device at `path`. */
@@ -293,7 +397,8 @@ export class KvStore {
     if (options === null || typeof options !== 'object') {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${describe(options)}`, TypeError);
     }
-    const { create = false, size, readOnly = false, granularity } = options;
+    const { create = false, size, readOnly = false, granularity, checkpointRecords } = options;
+    checkCheckpointRecords(checkpointRecords);
     const mopts: MappingOpenOptions = { readOnly };
     if (granularity !== undefined) mopts.granularity = granularity;
     const st = statSync(path, { throwIfNoEntry: false });
@@ -317,7 +422,7 @@ export class KvStore {
     }
     const mapping = openMapping(path, mopts);
     try {
-      return new KvStore(mapping, { create: create && !readOnly, owned: true, readOnly });
+      return new KvStore(mapping, { create: create && !readOnly, owned: true, readOnly, checkpointRecords });
     } catch (e) {
       mapping.close();
       throw e;
@@ -333,14 +438,28 @@ export class KvStore {
     if (storeId !== undefined && (!Number.isInteger(storeId) || storeId < 1 || storeId > 0xffffffff)) {
       throw kvError('ERR_OUT_OF_RANGE', `options.storeId must be an integer in [1, 2^32). Received ${String(storeId)}`, RangeError);
     }
-    return new KvStore(mapping, { create: options.create === true, owned: false, readOnly: options.readOnly === true, storeId });
+    checkCheckpointRecords(options.checkpointRecords);
+    return new KvStore(mapping, {
+      create: options.create === true,
+      owned: false,
+      readOnly: options.readOnly === true,
+      storeId,
+      checkpointRecords: options.checkpointRecords,
+    });
   }
 
   /** Use KvStore.open or KvStore.fromMapping. */
   private constructor(
     mapping: Mapping,
-    { create, owned, readOnly = false, storeId = undefined }: { create: boolean; owned: boolean; readOnly?: boolean; storeId?: number | undefined },
+    {
+      create,
+      owned,
+      readOnly = false,
+      storeId = undefined,
+      checkpointRecords = CHECKPOINT_RECORDS,
+    }: { create: boolean; owned: boolean; readOnly?: boolean; storeId?: number | undefined; checkpointRecords?: number | undefined },
   ) {
+    this.#checkpointRecords = checkpointRecords;
     if (mapping === null || typeof mapping !== 'object' || typeof mapping.persist !== 'function') {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "mapping" argument must be a node-pmem Mapping. Received ${describe(mapping)}`, TypeError);
     }
@@ -364,21 +483,17 @@ export class KvStore {
   }
 
   /** Decode the header copy at `at`: null when it has no magic, 'torn' when its CRC fails. */
-  #slot(at: number): Slot | 'torn' | null {
+  #slot(at: number): Header | 'torn' | null {
     const b = this.#b;
     if (b.compare(MAGIC, 0, 8, at, at + 8) !== 0) return null;
     if (crc32c(b, at, at + 60) !== b.readUInt32LE(at + 60)) return 'torn';
     return {
-      at,
       version: b.readUInt32LE(at + 8),
-      generation: b.readUInt32LE(at + 12),
-      active: b.readUInt32LE(at + 16),
-      seed: b.readUInt32LE(at + 20),
-      firstSeq: b.readUInt32LE(at + 24),
       storeId: b.readUInt32LE(at + 28),
       dataOffset: readU64(b, at + 32),
       regionSize: readU64(b, at + 40),
       length: readU64(b, at + 48),
+      indexOffset: b.readUInt32LE(at + 56) * 4096,
     };
   }
 
@@ -388,7 +503,7 @@ export class KvStore {
       throw kvError('ERR_KV_TOO_SMALL', `${this.#where()} is ${b.length} bytes; a store needs at least ${MIN_SIZE}`, RangeError);
     }
     const slots = SLOT_OFFSETS.map((at) => this.#slot(at));
-    const valid = slots.filter((s): s is Slot => s !== null && s !== 'torn');
+    const valid = slots.filter((s): s is Header => s !== null && s !== 'torn');
     if (valid.length === 0) {
       const empty = isZero(b, 0, DATA_OFFSET);
       if (!empty && !this.#formatInterrupted()) {
@@ -404,23 +519,21 @@ export class KvStore {
       if (this.#readOnly) throw kvError('ERR_KV_READ_ONLY', `${this.#where()} ${what} and is opened read-only: cannot format it`);
       return this.#format(storeId);
     }
-    const h = valid.length === 2 && valid[1].generation > valid[0].generation ? valid[1] : valid[0];
-    if (h.version > VERSION) {
+    const h = valid[0]!;
+    if (h.version !== VERSION) {
       throw kvError(
         'ERR_KV_VERSION',
-        `${this.#where()} holds a kv store of format version ${h.version}; this code reads version ${VERSION}. Use a newer version`,
+        `${this.#where()} holds a kv store of format version ${h.version}; this code reads version ${VERSION}. ` +
+          (h.version < VERSION ? 'Copy its data out with the version that wrote it (node-pmem 0.1) and into a new store' : 'Use a newer version'),
       );
     }
+    const expected = this.#layoutFor(h.length);
     if (
-      h.version !== VERSION ||
-      h.active > 1 ||
       h.storeId === 0 ||
-      h.seed !== seedOf(h.storeId, h.generation) ||
       h.dataOffset !== DATA_OFFSET ||
-      h.regionSize < 64 ||
-      h.regionSize % 64 !== 0 ||
       h.length > b.length ||
-      h.dataOffset + 2 * h.regionSize > h.length
+      h.regionSize !== expected.regionSize ||
+      h.indexOffset !== expected.indexOffset
     ) {
       throw kvError(
         'ERR_KV_CORRUPT',
@@ -430,58 +543,98 @@ export class KvStore {
     return h;
   }
 
+  /** Where the regions and the index go in `length` bytes: a quarter each for the two logs, half for the index. */
+  #layoutFor(length: number): { regionSize: number; indexOffset: number } {
+    const regionSize = Math.floor((length - DATA_OFFSET) / 4 / 64) * 64;
+    const indexOffset = Math.ceil((DATA_OFFSET + 2 * regionSize) / 4096) * 4096;
+    return { regionSize, indexOffset };
+  }
+
   /** The header a format of this mapping writes, with store id `id`. */
   #freshHeader(id: number): Header {
     const length = this.#b.length;
-    const regionSize = Math.floor((length - DATA_OFFSET) / 2 / 64) * 64;
-    // Sequence numbers start at a point derived from the store id: records of an earlier store in
-    // the same file carry unrelated numbers and never pass for this store's next record.
-    const firstSeq = seedOf(id, 0xffffffff);
-    return { version: VERSION, generation: 0, active: 0, seed: seedOf(id, 0), firstSeq, storeId: id, dataOffset: DATA_OFFSET, regionSize, length };
+    return { version: VERSION, storeId: id, dataOffset: DATA_OFFSET, length, ...this.#layoutFor(length) };
   }
 
+  /** Format: the index first (with the empty log of generation 0), then the header copies, which make it a store. */
   #format(storeId: number | undefined): Header {
     const h = this.#freshHeader(storeId ?? (randomBytes(4).readUInt32LE(0) || 1));
-    this.#writeSlot(h);
+    BTree.format(this.#mapping, h.indexOffset, h.length - h.indexOffset, encodeLogState(this.#freshLog(h)));
+    const header = encodeHeader(h);
+    for (const at of SLOT_OFFSETS) header.copy(this.#b, at);
+    this.#mapping.markDirty(SLOT_OFFSETS[0]!, SLOT_SIZE);
+    this.#mapping.markDirty(SLOT_OFFSETS[1]!, SLOT_SIZE);
+    this.#mapping.persistDirty();
     return h;
   }
 
+  /** The log of generation 0 of a store: empty. */
+  #freshLog(h: Header): LogState {
+    // Sequence numbers start at a point derived from the store id: records of an earlier store in
+    // the same file carry unrelated numbers and never pass for this store's next record.
+    return { generation: 0, tail: DATA_OFFSET, prev: seedOf(h.storeId, 0), seq: seedOf(h.storeId, 0xffffffff), live: 0 };
+  }
+
   /**
-   * Whether the file is what a crash or kill during the first format leaves: copy 0 holds part of
-   * the header #format writes (each of its bytes zero or the format's; a power failure may land
-   * any of its 8-byte words and not the others) and no other byte of the file was ever written.
-   * Formatting such a file again loses nothing. The bytes that depend on the random store id
-   * (seed, first seq, id, CRC) cannot be checked; all the others must match.
+   * Whether the file is what a crash or kill during the first format leaves: the header copies hold
+   * part of the header #format writes (each byte zero or the format's; a power failure may land any
+   * of their 8-byte words and not the others), and the logs were never written. The index before
+   * them is the format's own (nothing can be in it). Formatting such a file again loses nothing.
+   * The bytes that depend on the random store id (the id, the CRC) cannot be checked; all others must match.
    */
   #formatInterrupted(): boolean {
     const b = this.#b;
-    if (!isZero(b, SLOT_SIZE, b.length)) return false;
     const expected = encodeHeader(this.#freshHeader(1));
-    for (let i = 0; i < SLOT_SIZE; i++) {
-      const byStoreId = (i >= 20 && i < 32) || i >= 60;
-      if (b[i] !== 0 && b[i] !== expected[i] && !byStoreId) return false;
+    const { indexOffset } = this.#layoutFor(b.length);
+    for (const at of SLOT_OFFSETS) {
+      for (let i = 0; i < SLOT_SIZE; i++) {
+        const byStoreId = (i >= 28 && i < 32) || i >= 60;
+        if (b[at + i] !== 0 && b[at + i] !== expected[i] && !byStoreId) return false;
+      }
     }
-    return true;
-  }
-
-  /** Write one header copy and make it durable: the switch point of format and compaction. */
-  #writeSlot(h: Header): void {
-    encodeHeader(h).copy(this.#b, SLOT_OFFSETS[h.generation & 1]);
-    this.#mapping.persist(SLOT_OFFSETS[h.generation & 1], SLOT_SIZE);
+    return isZero(b, SLOT_SIZE, SLOT_OFFSETS[1]!) && isZero(b, SLOT_OFFSETS[1]! + SLOT_SIZE, indexOffset);
   }
 
   #adopt(h: Header): void {
     this.#length = h.length;
     this.#regionSize = h.regionSize;
-    this.#generation = h.generation;
+    this.#indexOffset = h.indexOffset;
     this.#storeId = h.storeId;
-    this.#active = h.active;
-    this.#start = DATA_OFFSET + h.active * h.regionSize;
-    this.#end = this.#start + h.regionSize;
-    this.#tail = this.#start;
-    this.#prev = h.seed;
-    this.#seq = h.firstSeq;
-    this.#live = 0;
+    const { tree, meta } = BTree.open(this.#mapping, h.indexOffset, h.length - h.indexOffset);
+    this.#tree = tree;
+    const log = decodeLogState(meta);
+    const start = DATA_OFFSET + (log.generation & 1) * h.regionSize;
+    if (log.tail < start || log.tail > start + h.regionSize || log.live > h.regionSize) {
+      throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the index's checkpoint names a log position outside the log; refusing to guess`);
+    }
+    this.#setLog(log);
+  }
+
+  #setLog(log: LogState): void {
+    this.#generation = log.generation;
+    this.#start = DATA_OFFSET + (log.generation & 1) * this.#regionSize;
+    this.#end = this.#start + this.#regionSize;
+    this.#tail = log.tail;
+    this.#prev = log.prev;
+    this.#seq = log.seq;
+    this.#live = log.live;
+    this.#sinceRecords = 0;
+    this.#sinceTail = log.tail;
+  }
+
+  /** Make the index durable as it is now, with where the log stands: recovery replays from there. */
+  #checkpoint(): void {
+    this.#tree.checkpoint(
+      encodeLogState({ generation: this.#generation, tail: this.#tail, prev: this.#prev, seq: this.#seq, live: this.#live }),
+    );
+    this.#sinceRecords = 0;
+    this.#sinceTail = this.#tail;
+  }
+
+  /** After an op is durable and in the index: checkpoint when the log has gone far enough since the last. */
+  #advanced(records: number): void {
+    this.#sinceRecords += records;
+    if (this.#sinceRecords >= this.#checkpointRecords || this.#tail - this.#sinceTail >= CHECKPOINT_BYTES) this.#checkpoint();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -498,7 +651,7 @@ export class KvStore {
     if (off + REC_HEADER > end) return 0;
     if (b.readUInt32LE(off + 4) !== prev || b.readUInt32LE(off + 8) !== seq) return 0;
     const kind = b[off + 12];
-    const flags = b[off + 13];
+    const flags = b[off + 13]!;
     const klen = b.readUInt16LE(off + 14);
     const vlen = b.readUInt32LE(off + 16);
     const aux = b.readUInt32LE(off + 20);
@@ -518,17 +671,18 @@ export class KvStore {
   }
 
   /**
-   * Rebuild the index from the active region. Writes nothing.
+   * Replay the log after the index's checkpoint into the index.
    *
    * The scan stops at the first record that does not verify or chain: a crash leaves at most the
    * last single op or the last batch unfinished, and those are dropped. A record that fails its
    * CRC although the next one verifies and chains to it was complete once and has been corrupted
    * since (a media error, a stray write): that is refused with ERR_KV_CORRUPT rather than
-   * silently truncating the log there.
+   * silently truncating the log there. A read-only store replays into its private copy of the
+   * mapping; over a shared mapping (device-dax) it cannot, and asks for a writable open.
    */
   #recover(): void {
     const b = this.#b;
-    let off = this.#start;
+    let off = this.#tail;
     let prev = this.#prev;
     let seq = this.#seq;
     let records = 0;
@@ -538,6 +692,7 @@ export class KvStore {
     let tail = off;
     let tailPrev = prev;
     let tailSeq = seq;
+    const privateCopy = this.#mapping.readOnly;
     for (;;) {
       const len = this.#check(off, prev, seq);
       if (len < 0) {
@@ -550,12 +705,18 @@ export class KvStore {
         break;
       }
       if (len === 0) break;
+      if (this.#readOnly && !privateCopy) {
+        throw kvError(
+          'ERR_KV_READ_ONLY',
+          `${this.#where()} needs recovery (its log goes on past the index's last checkpoint) and is opened read-only over a shared mapping; open it writable once`,
+        );
+      }
       const kind = b[off + 12];
       if (kind === COMMIT) {
         if (b.readUInt32LE(off + 20) !== pending.length) break;
         for (const at of pending) this.#applyAt(at);
         pending = [];
-      } else if (b[off + 13] & F_BATCH) {
+      } else if (b[off + 13]! & F_BATCH) {
         pending.push(off);
       } else {
         if (pending.length > 0) break; // a batch is never interleaved with single ops
@@ -577,13 +738,15 @@ export class KvStore {
     this.#recovery.records = records - pending.length;
     this.#recovery.discardedBatchOps = pending.length;
     this.#recovery.discardedBytes = off - tail;
-    if (pending.length > 0 && !this.#readOnly) {
+    if (this.#readOnly) return;
+    if (pending.length > 0) {
       // An interrupted batch left valid, chained members past the tail. Before anything is
       // appended over them, break their chain (zero the first member's header), so that a later
       // crash can never make a leftover member look like the continuation of the log.
       this.#b.fill(0, tail, tail + REC_HEADER);
       this.#mapping.persist(tail, REC_HEADER);
     }
+    if (this.#recovery.records > 0) this.#checkpoint();
   }
 
   /**
@@ -594,7 +757,7 @@ export class KvStore {
    */
   #wasComplete(off: number, len: number, seq: number): boolean {
     const b = this.#b;
-    const batch = (b[off + 13] & F_BATCH) !== 0 && b[off + 12] !== COMMIT;
+    const batch = (b[off + 13]! & F_BATCH) !== 0 && b[off + 12] !== COMMIT;
     let prev = b.readUInt32LE(off);
     let s = (seq + 1) >>> 0;
     let at = off + len;
@@ -602,7 +765,7 @@ export class KvStore {
       const n = this.#check(at, prev, s);
       if (n <= 0) return false;
       if (!batch || b[at + 12] === COMMIT) return true;
-      if ((b[at + 13] & F_BATCH) === 0) return false;
+      if ((b[at + 13]! & F_BATCH) === 0) return false;
       prev = b.readUInt32LE(at);
       s = (s + 1) >>> 0;
       at += n;
@@ -613,14 +776,14 @@ export class KvStore {
   #applyAt(off: number): void {
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
-    const k = b.toString('latin1', off + REC_HEADER, off + REC_HEADER + klen);
-    const old = this.#index.get(k);
+    const k = b.subarray(off + REC_HEADER, off + REC_HEADER + klen);
+    const old = this.#tree.get(k);
     if (old !== undefined) this.#live -= this.#lengthAt(old);
     if (b[off + 12] === PUT) {
-      this.#index.set(k, off);
+      this.#tree.set(k, off);
       this.#live += this.#lengthAt(off);
-    } else {
-      this.#index.delete(k);
+    } else if (old !== undefined) {
+      this.#tree.delete(k);
     }
   }
 
@@ -629,15 +792,12 @@ export class KvStore {
     return recordLength(b.readUInt16LE(off + 14), b.readUInt32LE(off + 16));
   }
 
-  /**
-   * Write a record at `off` (not yet durable). Returns its crc.
-   * `k`: the index key (latin1 image of the key bytes).
-   */
+  /** Write a record at `off` (not yet durable). Returns its crc. */
   #writeRecord(
     off: number,
     kind: number,
     flags: number,
-    k: string,
+    k: Uint8Array,
     v: string | Uint8Array | null,
     vlen: number,
     prev: number,
@@ -645,7 +805,7 @@ export class KvStore {
     aux: number,
   ): number {
     const b = this.#b;
-    const klen = k.length;
+    const klen = k.byteLength;
     b.writeUInt32LE(prev, off + 4);
     b.writeUInt32LE(seq, off + 8);
     b[off + 12] = kind;
@@ -654,7 +814,10 @@ export class KvStore {
     b.writeUInt32LE(vlen, off + 16);
     b.writeUInt32LE(aux, off + 20);
     let p = off + REC_HEADER;
-    if (klen > 0) p += b.write(k, p, klen, 'latin1');
+    if (klen > 0) {
+      b.set(k, p);
+      p += klen;
+    }
     if (vlen > 0) {
       if (typeof v === 'string') b.write(v, p, vlen, 'utf8');
       else b.set(v as Uint8Array, p);
@@ -667,23 +830,29 @@ export class KvStore {
     return crc;
   }
 
-  /** Verify the record the index points at; a failure is never returned as data. */
-  #verified(off: number): number {
+  /** Verify the record the index points at (its CRC, and its key when given); a failure is never returned as data. */
+  #verified(off: number, key?: Uint8Array): number {
     const b = this.#b;
-    const len = this.#lengthAt(off);
-    if (off + len > this.#end || crc32c(b, off + 4, off + len) !== b.readUInt32LE(off)) {
+    const len = off >= DATA_OFFSET && off + REC_HEADER <= this.#indexOffset ? this.#lengthAt(off) : 0;
+    if (len === 0 || off + len > this.#indexOffset || crc32c(b, off + 4, off + len) !== b.readUInt32LE(off)) {
       throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the record at offset ${off} fails its checksum (media corruption?)`);
+    }
+    if (key !== undefined) {
+      const klen = b.readUInt16LE(off + 14);
+      if (klen !== key.byteLength || b.compare(key, 0, klen, off + REC_HEADER, off + REC_HEADER + klen) !== 0) {
+        throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the index points at a record of another key (offset ${off})`);
+      }
     }
     return len;
   }
 
-  #valueAt(off: number): KvValue {
-    this.#verified(off);
+  #valueAt(off: number, key?: Uint8Array): KvValue {
+    this.#verified(off, key);
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
     const vlen = b.readUInt32LE(off + 16);
     const s = off + REC_HEADER + klen;
-    if (b[off + 13] & F_VALUE_STRING) return b.toString('utf8', s, s + vlen);
+    if (b[off + 13]! & F_VALUE_STRING) return b.toString('utf8', s, s + vlen);
     return copyOut(b, s, vlen);
   }
 
@@ -691,18 +860,44 @@ export class KvStore {
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
     const s = off + REC_HEADER;
-    if (b[off + 13] & F_KEY_STRING) return b.toString('utf8', s, s + klen);
+    if (b[off + 13]! & F_KEY_STRING) return b.toString('utf8', s, s + klen);
     return copyOut(b, s, klen);
+  }
+
+  /** @internal for KvIterator: the verified [key, value] of the record at `off`. */
+  entryAt(off: number): [KvKey, KvValue] {
+    this.#alive();
+    const value = this.#valueAt(off);
+    return [this.#keyAt(off), value];
+  }
+
+  /** @internal for KvIterator */
+  keyOfRecord(off: number): KvKey {
+    this.#alive();
+    this.#verified(off);
+    return this.#keyAt(off);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Space
 
   /**
-   * Make room for `need` bytes at the tail, keeping `keep` bytes free after them: compact if that
-   * helps, else throw ENOSPC. Nothing has been written when it throws.
+   * Make room for `need` bytes at the tail, keeping `keep` bytes free after them, and for `ops`
+   * changes to the index: compact if that helps, else throw ENOSPC. Nothing has been written
+   * when it throws.
    */
-  #reserve(need: number, keep: number): void {
+  #reserve(need: number, keep: number, ops: number): void {
+    if (!this.#tree.hasRoomFor(ops)) {
+      this.#checkpoint(); // gives back the index nodes only the previous checkpoint read
+      if (!this.#tree.hasRoomFor(ops)) this.compact(); // packs the index
+      if (!this.#tree.hasRoomFor(ops)) {
+        throw kvError('ENOSPC', `kv store full: its index has no room for ${ops} more keys (${this.#where()})`, Error, {
+          errno: -28,
+          syscall: 'kv-index',
+          path: this.#where(),
+        });
+      }
+    }
     const limit = this.#end - keep;
     if (this.#tail + need <= limit) return;
     if (this.#start + this.#live + need <= limit) {
@@ -719,58 +914,58 @@ export class KvStore {
   }
 
   /**
-   * Copy the live records into the other region, then switch to it with one header write.
-   * Runs by itself when the log is full; safe to call any time. A crash before the switch leaves
-   * the old region in force; after it, the new one.
+   * Copy the live records, in key order, into the other region, rebuild the index over them
+   * (packed), and switch to both with one checkpoint. Runs by itself when the log or the index is
+   * full; safe to call any time. A crash before the checkpoint leaves the old region and index in
+   * force; after it, the new ones.
    */
   compact(): void {
     this.#writable();
+    for (const s of this.#snapshots) {
+      if (s.generation < this.#generation) {
+        throw kvError(
+          'ENOSPC',
+          `kv store full: compaction would overwrite records an iterator or snapshot opened before the last compaction still reads; close it (${this.#where()})`,
+          Error,
+          { errno: -28, syscall: 'kv-compact', path: this.#where() },
+        );
+      }
+    }
     const b = this.#b;
     const generation = (this.#generation + 1) >>> 0;
-    const active = 1 - this.#active;
-    const start = DATA_OFFSET + active * this.#regionSize;
-    const seed = seedOf(this.#storeId, generation);
-    const firstSeq = this.#seq;
+    const start = DATA_OFFSET + (generation & 1) * this.#regionSize;
     let off = start;
-    let prev = seed;
-    let seq = firstSeq;
-    const moved: number[] = new Array(this.#index.size);
-    let i = 0;
-    for (const src of this.#index.values()) {
-      const len = this.#verified(src);
-      b.copy(b, off, src, src + len);
-      b.writeUInt32LE(prev, off + 4);
-      b.writeUInt32LE(seq, off + 8);
-      b[off + 13] &= ~F_BATCH;
-      prev = crc32c(b, off + 4, off + len);
-      b.writeUInt32LE(prev, off);
-      moved[i++] = off;
-      seq = (seq + 1) >>> 0;
-      off += len;
+    let prev = seedOf(this.#storeId, generation);
+    let seq = this.#seq;
+    const cursor = this.#tree.cursor();
+    const moved: number[] = [];
+    try {
+      for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+        const src = e[1];
+        const len = this.#verified(src, e[0]);
+        b.copy(b, off, src, src + len);
+        b.writeUInt32LE(prev, off + 4);
+        b.writeUInt32LE(seq, off + 8);
+        b[off + 13]! &= ~F_BATCH;
+        prev = crc32c(b, off + 4, off + len);
+        b.writeUInt32LE(prev, off);
+        moved.push(off);
+        seq = (seq + 1) >>> 0;
+        off += len;
+      }
+    } finally {
+      cursor.close();
     }
     if (off > start) this.#mapping.persist(start, off - start);
-    this.#writeSlot({
-      version: VERSION,
-      generation,
-      active,
-      seed,
-      firstSeq,
-      storeId: this.#storeId,
-      dataOffset: DATA_OFFSET,
-      regionSize: this.#regionSize,
-      length: this.#length,
+    // The new index: the moved records' keys, in the same order, pointing at them.
+    let i = 0;
+    this.#tree.rebuild(() => {
+      if (i === moved.length) return undefined;
+      const at = moved[i++]!;
+      return [b.subarray(at + REC_HEADER, at + REC_HEADER + b.readUInt16LE(at + 14)), at];
     });
-    // Switched: update DRAM state. Setting existing keys keeps the Map's order (and live iterators).
-    i = 0;
-    for (const k of this.#index.keys()) this.#index.set(k, moved[i++]);
-    this.#generation = generation;
-    this.#active = active;
-    this.#start = start;
-    this.#end = start + this.#regionSize;
-    this.#tail = off;
-    this.#prev = prev;
-    this.#seq = seq;
-    this.#live = off - start;
+    this.#setLog({ generation, tail: off, prev, seq, live: off - start });
+    this.#checkpoint(); // the switch
     this.#compactions++;
   }
 
@@ -793,13 +988,13 @@ export class KvStore {
    */
   put(key: KvInput, value: KvInput): void {
     this.#writable();
-    const k = indexKey(key);
+    const k = keyBytes(key);
     const v = valueBytes(value);
     const vlen = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.byteLength;
     if (vlen > MAX_VALUE_BYTES) throw tooLarge('value', vlen, MAX_VALUE_BYTES, 'ERR_KV_VALUE_TOO_LARGE');
     const flags = (typeof key === 'string' ? F_KEY_STRING : 0) | (typeof v === 'string' ? F_VALUE_STRING : 0);
-    const len = recordLength(k.length, vlen);
-    this.#reserve(len, DELETE_RESERVE);
+    const len = recordLength(k.byteLength, vlen);
+    this.#reserve(len, DELETE_RESERVE, 1);
     const off = this.#tail;
     const crc = this.#writeRecord(off, PUT, flags, k, v, vlen, this.#prev, this.#seq, 0);
     this.#mapping.persist(off, len);
@@ -807,43 +1002,58 @@ export class KvStore {
     this.#tail = off + len;
     this.#prev = crc;
     this.#seq = (this.#seq + 1) >>> 0;
-    const old = this.#index.get(k);
+    const old = this.#tree.get(k);
     if (old !== undefined) this.#live -= this.#lengthAt(old);
-    this.#index.set(k, off);
+    this.#tree.set(k, off);
     this.#live += len;
+    this.#advanced(1);
+  }
+
+  /** The snapshot's tree, or the live one. */
+  #treeOf(snapshot: KvSnapshot | undefined): TreeSnapshot | null {
+    if (snapshot === undefined) return null;
+    if (!(snapshot instanceof KvSnapshot) || snapshot.closed) {
+      throw kvError('ERR_INVALID_ARG_VALUE', 'options.snapshot must be an open snapshot of this store', TypeError);
+    }
+    return snapshot.tree;
   }
 
   /**
    * The value stored under `key` (a string if it was put as a string, else a Buffer copy), or
    * undefined. Its checksum is verified first: corrupt data throws ERR_KV_CORRUPT.
    */
-  get(key: KvInput): KvValue | undefined {
+  get(key: KvInput, options?: { snapshot?: KvSnapshot }): KvValue | undefined {
     this.#alive();
-    const off = this.#index.get(indexKey(key));
-    return off === undefined ? undefined : this.#valueAt(off);
+    const k = keyBytes(key);
+    const tree = this.#treeOf(options?.snapshot);
+    const off = tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k);
+    return off === undefined ? undefined : this.#valueAt(off, k);
   }
 
-  has(key: KvInput): boolean {
+  has(key: KvInput, options?: { snapshot?: KvSnapshot }): boolean {
     this.#alive();
-    return this.#index.has(indexKey(key));
+    const k = keyBytes(key);
+    const tree = this.#treeOf(options?.snapshot);
+    return (tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k)) !== undefined;
   }
 
   /** Remove `key`. Durable when it returns. Returns whether it was there (nothing is written if not). */
   delete(key: KvInput): boolean {
     this.#writable();
-    const k = indexKey(key);
-    const old = this.#index.get(k);
+    const k = keyBytes(key);
+    const old = this.#tree.get(k);
     if (old === undefined) return false;
-    const len = recordLength(k.length, 0);
-    this.#reserve(len, 0);
+    const len = recordLength(k.byteLength, 0);
+    this.#reserve(len, 0, 1);
     const off = this.#tail;
     const crc = this.#writeRecord(off, DEL, typeof key === 'string' ? F_KEY_STRING : 0, k, null, 0, this.#prev, this.#seq, 0);
     this.#mapping.persist(off, len);
     this.#tail = off + len;
     this.#prev = crc;
     this.#seq = (this.#seq + 1) >>> 0;
-    this.#live -= this.#lengthAt(this.#index.get(k)!);
-    this.#index.delete(k);
+    this.#live -= this.#lengthAt(this.#tree.get(k)!);
+    this.#tree.delete(k);
+    this.#advanced(1);
     return true;
   }
 
@@ -865,18 +1075,18 @@ export class KvStore {
       if (op === null || typeof op !== 'object') {
         throw kvError('ERR_INVALID_ARG_TYPE', `ops[${i}] must be an object. Received ${describe(op)}`, TypeError);
       }
-      const k = indexKey(op.key, `ops[${i}].key`);
+      const k = keyBytes(op.key, `ops[${i}].key`);
       const kflag = typeof op.key === 'string' ? F_KEY_STRING : 0;
       if (op.type === 'put') {
         const v = valueBytes(op.value, `ops[${i}].value`);
         const vlen = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.byteLength;
         if (vlen > MAX_VALUE_BYTES) throw tooLarge(`ops[${i}].value`, vlen, MAX_VALUE_BYTES, 'ERR_KV_VALUE_TOO_LARGE');
-        const len = recordLength(k.length, vlen);
+        const len = recordLength(k.byteLength, vlen);
         prepared.push({ kind: PUT, flags: kflag | (typeof v === 'string' ? F_VALUE_STRING : 0), k, v, vlen, len, off: 0 });
         total += len;
         hasPut = true;
       } else if (op.type === 'del' || op.type === 'delete') {
-        const len = recordLength(k.length, 0);
+        const len = recordLength(k.byteLength, 0);
         prepared.push({ kind: DEL, flags: kflag, k, v: null, vlen: 0, len, off: 0 });
         total += len;
       } else {
@@ -884,7 +1094,7 @@ export class KvStore {
       }
     }
     if (prepared.length === 0) return;
-    this.#reserve(total, hasPut ? DELETE_RESERVE : 0);
+    this.#reserve(total, hasPut ? DELETE_RESERVE : 0, prepared.length);
     const start = this.#tail;
     let off = start;
     let prev = this.#prev;
@@ -896,46 +1106,73 @@ export class KvStore {
       off += p.len;
     }
     this.#mapping.persist(start, off - start); // fence 1: the members are durable, not yet in force
-    prev = this.#writeRecord(off, COMMIT, 0, '', null, 0, prev, seq, prepared.length);
+    prev = this.#writeRecord(off, COMMIT, 0, EMPTY_KEY, null, 0, prev, seq, prepared.length);
     this.#mapping.persist(off, COMMIT_LEN); // fence 2: the batch is committed
     this.#tail = off + COMMIT_LEN;
     this.#prev = prev;
     this.#seq = (seq + 1) >>> 0;
     for (const p of prepared) this.#applyAt(p.off);
+    this.#advanced(prepared.length + 1);
   }
 
   /** Number of keys. */
   get count(): number {
     this.#alive();
-    return this.#index.size;
+    return this.#tree.size;
   }
 
   /**
-   * [key, value] pairs in insertion order: the order in which keys were first put since they were
-   * last deleted (overwriting keeps a key's place), as a JS Map iterates. The order survives
-   * reopening and compaction. Each record is verified as it is read. Mutating while iterating is
-   * allowed (Map semantics).
+   * A frozen view for reads: get(key, { snapshot }), iterator({ snapshot }). Cheap to take (the
+   * index copies what later writes change); close it when done, since compaction cannot reuse
+   * the log space it reads (an old enough open snapshot makes compaction fail with ENOSPC).
    */
-  *entries(): IterableIterator<[KvKey, KvValue]> {
+  snapshot(): KvSnapshot {
     this.#alive();
-    for (const k of this.#index.keys()) {
-      this.#alive(); // closed while iterating
-      const off = this.#index.get(k);
-      if (off === undefined) continue;
-      const value = this.#valueAt(off);
-      yield [this.#keyAt(off), value];
+    const s = new KvSnapshot(this, this.#tree.snapshot(), this.#generation);
+    this.#snapshots.add(s);
+    return s;
+  }
+
+  /** @internal for KvSnapshot.close() */
+  releaseSnapshot(s: KvSnapshot): void {
+    if (!this.#snapshots.delete(s)) return;
+    this.#tree.release(s.tree);
+  }
+
+  /**
+   * An iterator over the keys within a range, in byte order of the keys (reverse: descending), on
+   * a snapshot taken now (or the one given): writes made while it runs are not seen.
+   */
+  iterator(options: IteratorOptions = {}): KvIterator {
+    this.#alive();
+    const bounds: Bounds = {};
+    for (const name of ['gt', 'gte', 'lt', 'lte'] as const) {
+      const v = options[name];
+      if (v !== undefined) bounds[name] = Buffer.from(keyBytes(v, `options.${name}`));
+    }
+    const own = options.snapshot === undefined ? this.snapshot() : null;
+    const snapshot = own ?? options.snapshot!;
+    this.#treeOf(snapshot);
+    return new KvIterator(this, this.#tree.cursorOn(snapshot.tree, bounds, options.reverse === true), own);
+  }
+
+  /** [key, value] pairs in byte order of the keys (see iterator()); each record is verified as it is read. */
+  *entries(options: IteratorOptions = {}): IterableIterator<[KvKey, KvValue]> {
+    const it = this.iterator(options);
+    try {
+      for (let e = it.next(); e !== undefined; e = it.next()) yield e;
+    } finally {
+      it.close();
     }
   }
 
-  /** Keys in insertion order (see entries()). */
-  *keys(): IterableIterator<KvKey> {
-    this.#alive();
-    for (const k of this.#index.keys()) {
-      this.#alive();
-      const off = this.#index.get(k);
-      if (off === undefined) continue;
-      this.#verified(off);
-      yield this.#keyAt(off);
+  /** Keys in byte order (see iterator()). */
+  *keys(options: IteratorOptions = {}): IterableIterator<KvKey> {
+    const it = this.iterator(options);
+    try {
+      for (let k = it.nextKey(); k !== undefined; k = it.nextKey()) yield k;
+    } finally {
+      it.close();
     }
   }
 
@@ -953,16 +1190,17 @@ export class KvStore {
       granularity: m.granularity,
       readOnly: this.#readOnly,
       version: VERSION,
-      count: this.#index.size,
+      count: this.#tree.size,
       formattedBytes: this.#length,
       regionBytes: this.#regionSize,
-      activeRegion: this.#active,
+      activeRegion: this.#generation & 1,
       generation: this.#generation,
       storeId: this.#storeId.toString(16).padStart(8, '0'),
       logBytes: this.#tail - this.#start,
       liveBytes: this.#live,
       freeBytes: this.#end - this.#tail,
       compactions: this.#compactions,
+      indexNodes: this.#tree.nodeUsage,
       recovery: { ...this.#recovery },
     };
   }
@@ -976,11 +1214,15 @@ export class KvStore {
     return { maxKeyBytes: MAX_KEY_BYTES, maxValueBytes: MAX_VALUE_BYTES, minSize: MIN_SIZE, maxSize: MAX_SIZE };
   }
 
-  /** Close (and unmap, if the store opened the mapping). Everything is already durable. Idempotent. */
+  /**
+   * Close (and unmap, if the store opened the mapping). Every write is already durable; a
+   * writable store checkpoints its index first, so the next open has nothing to replay. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
+    if (!this.#readOnly && this.#sinceRecords > 0) this.#checkpoint();
     this.#closed = true;
-    this.#index = new Map();
+    for (const s of [...this.#snapshots]) s.close();
     this.#b = Buffer.alloc(0);
     if (this.#owned) this.#mapping.close();
   }
@@ -990,19 +1232,39 @@ export class KvStore {
   }
 }
 
+const EMPTY_KEY = new Uint8Array(0);
+
+function checkCheckpointRecords(n: unknown): void {
+  if (n !== undefined && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > 2 ** 31)) {
+    throw kvError('ERR_OUT_OF_RANGE', `options.checkpointRecords must be an integer in [1, 2^31]. Received ${String(n)}`, RangeError);
+  }
+}
+
+/** The index checkpoint's meta: where the log stood. */
+function encodeLogState(log: LogState): Buffer {
+  const b = Buffer.alloc(28);
+  b.writeUInt32LE(log.generation >>> 0, 0);
+  writeU64(b, 4, log.tail);
+  b.writeUInt32LE(log.prev >>> 0, 12);
+  b.writeUInt32LE(log.seq >>> 0, 16);
+  writeU64(b, 20, log.live);
+  return b;
+}
+
+function decodeLogState(b: Buffer): LogState {
+  return { generation: b.readUInt32LE(0), tail: readU64(b, 4), prev: b.readUInt32LE(12), seq: b.readUInt32LE(16), live: readU64(b, 20) };
+}
+
 /** A header copy's 64 bytes. */
 function encodeHeader(h: Header): Buffer {
   const b = Buffer.alloc(SLOT_SIZE);
   MAGIC.copy(b, 0);
   b.writeUInt32LE(h.version, 8);
-  b.writeUInt32LE(h.generation >>> 0, 12);
-  b.writeUInt32LE(h.active, 16);
-  b.writeUInt32LE(h.seed, 20);
-  b.writeUInt32LE(h.firstSeq >>> 0, 24);
   b.writeUInt32LE(h.storeId, 28);
   writeU64(b, 32, h.dataOffset);
   writeU64(b, 40, h.regionSize);
   writeU64(b, 48, h.length);
+  b.writeUInt32LE(h.indexOffset / 4096, 56);
   b.writeUInt32LE(crc32c(b, 0, 60), 60);
   return b;
 }
