@@ -10,7 +10,7 @@
 // frame and stack pointers and the resume address only (sigsetjmp saves and mangles every
 // callee-saved register, and with savemask 1 adds a sigprocmask system call); the handler is
 // SA_NODEFER, so SIGBUS is never blocked in it and jumping out leaves no signal mask to restore;
-// and the innermost frame is a thread_local in the initial-exec model, one access relative to the
+// and the innermost frame is a thread-local in the initial-exec model, one access relative to the
 // thread pointer with no __tls_get_addr call, which the handler also reads without allocating.
 #pragma once
 #include <limits.h>
@@ -34,8 +34,10 @@ struct SigbusFrame {
 #define PMEM_GUARD_TLS_MODEL
 #endif
 
-// This thread's innermost guarded access, null outside one. Only Guarded() sets it.
-extern thread_local constinit SigbusFrame* sigbus_frame PMEM_GUARD_TLS_MODEL;
+// This thread's innermost guarded access, null outside one. Only Guarded() sets it. __thread, not
+// thread_local: it cannot have a dynamic initialiser, so other files access it without a TLS wrapper
+// call (C++17, which Node 22's headers are built with, has no constinit to say so).
+extern __thread SigbusFrame* sigbus_frame PMEM_GUARD_TLS_MODEL;
 
 // Installs the process-wide handler, once; 0, or the -errno of sigaction (every later call
 // returns the first outcome). Called before the first mapping exists.

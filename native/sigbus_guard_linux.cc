@@ -6,7 +6,7 @@
 
 namespace pmem {
 
-thread_local constinit SigbusFrame* sigbus_frame PMEM_GUARD_TLS_MODEL = nullptr;
+__thread SigbusFrame* sigbus_frame PMEM_GUARD_TLS_MODEL = nullptr;
 
 namespace {
 
