@@ -14,6 +14,7 @@
         "native/dax_linux.cc",
         "native/device_info_linux.cc",
         "native/safe_read_linux.cc",
+        "native/sigbus_guard_linux.cc",
         "native/mapping_wrap.cc",
         "native/flush_worker.cc"
       ],

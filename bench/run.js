@@ -10,7 +10,7 @@
  *
  * Options: --smoke, --rounds N, --no-c (skip the C baselines), --alt / --no-alt (install the
  * mmap-io fork or not; default: yes in a full run, no in --smoke), --only a,b (sections: persist,
- * extents, write, alt, scale, memory, crash), --dir DIR (where the DRAM-backed file goes,
+ * extents, write, copy, alt, scale, memory, crash), --dir DIR (where the DRAM-backed file goes,
  * default /dev/shm), --scale-dir DIR (sparse files and the disk-backed comparison, default /tmp;
  * the alt section also mounts a RAM-backed ext4, see lib/ramext4.js), --json FILE (raw results; default
  * bench/.build/last-results.json), --markdown (print the table as Markdown), --table-from FILE
@@ -45,7 +45,7 @@ function option(name, dflt) {
 // Reject what is not an option (a typo such as --round would otherwise run a full default run).
 const FLAGS = ['smoke', 'no-c', 'alt', 'no-alt', 'markdown', 'help'];
 const VALUED = ['rounds', 'only', 'dir', 'scale-dir', 'json', 'table-from'];
-const SECTION_NAMES = ['persist', 'extents', 'write', 'alt', 'scale', 'memory', 'crash'];
+const SECTION_NAMES = ['persist', 'extents', 'write', 'copy', 'alt', 'scale', 'memory', 'crash'];
 function usage(status, message) {
   if (message) {
     console.error(`bench: ${message} (node bench/run.js --help lists the options)`);
@@ -449,6 +449,47 @@ function benchWrite() {
   }
 }
 
+// ---------------------------------------------------------------- 3b. copies without persist
+// write(), read() and fill() without persist are native calls, so that their accesses run under
+// the SIGBUS guard (a view's cannot); the baseline is the bare JS copy a view gives, no checks.
+const COPY_SIZES = [64, 4096];
+function makeCopyRunners(size) {
+  const map = m;
+  const view = u8;
+  const src = writeSource(size);
+  const slots = Math.max(1, Math.min(64, Math.floor(WRITE_WINDOW / size)));
+  const at = (t) => WRITE_BASE + (t % slots) * size;
+  return {
+    write: (batch) => { for (let t = 0; t < batch; t++) map.write(at(t), src); },
+    viewSet: (batch) => { for (let t = 0; t < batch; t++) view.set(src, at(t)); },
+    read: (batch) => { for (let t = 0; t < batch; t++) map.read(at(t), size); },
+    viewRead: (batch) => {
+      for (let t = 0; t < batch; t++) {
+        const off = at(t);
+        Buffer.allocUnsafe(size).set(view.subarray(off, off + size));
+      }
+    },
+    fill: (batch) => { for (let t = 0; t < batch; t++) map.fill(at(t), size, t & 255); },
+    viewFill: (batch) => { for (let t = 0; t < batch; t++) { const off = at(t); view.fill(t & 255, off, off + size); } },
+  };
+}
+
+function benchCopy() {
+  const runners = new Map(COPY_SIZES.map((size) => [size, makeCopyRunners(size)]));
+  rounds(CFG.rounds, null, () => {
+    for (const size of COPY_SIZES) {
+      for (const [kind, fn] of Object.entries(runners.get(size))) record(`js.copy.${size}.${kind}`, sample(fn, writeBatch(size), CFG.samples, CFG.warmup));
+    }
+  });
+  const S = '3b copies without persist';
+  for (const size of COPY_SIZES) {
+    const n = fmtSize(size);
+    compare(S, `write(${n}) vs view.set(src, offset)`, `js.copy.${size}.write`, `js.copy.${size}.viewSet`, { baselineLabel: 'view.set' });
+    compare(S, `read(${n}) vs Buffer.allocUnsafe + set(view.subarray)`, `js.copy.${size}.read`, `js.copy.${size}.viewRead`, { baselineLabel: 'view copy' });
+    compare(S, `fill(${n}) vs view.fill`, `js.copy.${size}.fill`, `js.copy.${size}.viewFill`, { baselineLabel: 'view.fill' });
+  }
+}
+
 // ---------------------------------------------------------------- 4. the Node alternatives
 function benchAlternatives() {
   const S = '4 durable 64 B update: alternatives';
@@ -733,6 +774,7 @@ const SECTIONS = [
   ['persist', benchPersist],
   ['extents', benchExtents],
   ['write', benchWrite],
+  ['copy', benchCopy],
   ['alt', benchAlternatives],
   ['scale', benchScale],
   ['memory', benchMemory],

@@ -6,8 +6,10 @@
  *
  * Conventions of the native side (see native/status.h):
  * - cold calls (open, getDax, setDax) throw Node-style errors themselves (code, errno, syscall, path);
- * - hot calls take plain integers and return a status: >= 0 on success, -errno on failure; the TS layer
- *   turns a negative status into an error, so no JS object is created on the success path.
+ * - hot calls take plain integers and return a status: >= 0 on success, -errno on failure (or
+ *   STATUS_TRUNCATED, lib/errors.ts); the TS layer turns a negative status into an error, so no JS
+ *   object is created on the success path. Their accesses to the mapping run under a SIGBUS guard
+ *   (native/sigbus_guard.h): a page gone under the mapping is a status, not the end of the process.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { abiMismatch, notBuilt } from './errors';
@@ -83,6 +85,17 @@ export interface MappingBackend {
   copyPersist(offset: number, src: Uint8Array): number;
   /** memset the range to byte and make it durable. */
   fillPersist(offset: number, length: number, byte: number): number;
+  /**
+   * copy and fill: copyPersist and fillPersist without making anything durable; read: copy
+   * [offset, offset+length) into dest, 0 or -errno. Optional, with currentSize(): a backend over
+   * ordinary memory (the crash simulator) cannot lose its pages, so the Mapping goes through its
+   * views instead; the native one makes these accesses under the SIGBUS guard, which a view cannot have.
+   */
+  copy?(offset: number, src: Uint8Array): number;
+  fill?(offset: number, length: number, byte: number): number;
+  read?(offset: number, length: number, dest: Uint8Array): number;
+  /** The size of the file or device now (less than at open when it was truncated since), or -errno. */
+  currentSize?(): number;
   /**
    * Copy [offset, offset+length) into dest without dying on poisoned media: 0 or -errno (EIO).
    * Optional: a backend over ordinary memory (the crash simulator) cannot be poisoned.

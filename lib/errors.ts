@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ERR_PMEM_EMPTY'
   | 'ERR_PMEM_ASYNC_FLUSH'
   | 'ERR_PMEM_BADBLOCKS'
+  | 'ERR_PMEM_TRUNCATED'
   | 'ERR_PMEM_REPLAY_MISMATCH'
   | 'ERR_PMEM_ABI_MISMATCH'
   | 'ERR_PMEM_NOT_BUILT'
@@ -121,6 +122,29 @@ export function statusError(status: number, syscall: string, path: string): Pmem
   error.syscall = syscall;
   error.path = path;
   return error;
+}
+
+/**
+ * The status a hot native call returns, instead of -errno, when the file or device is now shorter
+ * than the mapped window (native/status.h, kStatusTruncated): below every errno.
+ */
+export const STATUS_TRUNCATED = -4096;
+
+/**
+ * ERR_PMEM_TRUNCATED: another process truncated the file under a live mapping, so the pages past
+ * its new end are gone. node-pmem's own calls report it (native/sigbus_guard.h); an access through
+ * a view dies of SIGBUS. `size` is the size now, or negative when it could not be read.
+ */
+export function truncatedError(path: string, offset: number, length: number, size: number): PmemError {
+  const now = size >= 0 ? `is now ${size} bytes` : 'now ends before the mapping does';
+  return pmemError(
+    'ERR_PMEM_TRUNCATED',
+    `'${path}' was truncated under its mapping of bytes [${offset}, ${offset + length}): it ${now}. ` +
+      'The mapped pages past its end are gone: stores to them were lost, and any access to them faults ' +
+      '(through a view, SIGBUS kills the process). Stop whatever truncates the file while it is mapped, ' +
+      'close() this mapping, and open it again once the file has its size back',
+    path,
+  );
 }
 
 /** Re-labels an fs error with node-pmem's context, keeping code, errno and syscall. */

@@ -16,6 +16,9 @@ import {
   outOfRange,
   readOnlyError,
   statusError,
+  STATUS_TRUNCATED,
+  truncatedError,
+  type PmemError,
 } from './errors';
 import { DirtyExtents } from './extents';
 import { guard, unguard } from './leak-guard';
@@ -137,7 +140,10 @@ export class Mapping {
     validateRange(offset, length, this.length);
     if (length > MAX_VIEW_LENGTH) throw outOfRange('length', `<= ${MAX_VIEW_LENGTH}`, length);
     const out = Buffer.allocUnsafe(length);
-    out.set(new Uint8Array(this.#buffer, offset, length));
+    if (length === 0) return out;
+    const backend = this.#backend;
+    if (backend.read === undefined) out.set(new Uint8Array(this.#buffer, offset, length));
+    else this.#check(backend.read(offset, length, out), 'read');
     return out;
   }
 
@@ -160,7 +166,7 @@ export class Mapping {
       const status = backend.readSafe(offset, length, out);
       if (status < 0) {
         const guarded = this.kind === 'devdax' || process.env.NODE_PMEM_SAFE_READ === 'copy';
-        throw statusError(status, guarded ? 'read (SIGBUS-guarded copy)' : 'pread', this.path);
+        throw this.#statusError(status, guarded ? 'read (SIGBUS-guarded copy)' : 'pread');
       }
     }
     return out;
@@ -197,15 +203,20 @@ export class Mapping {
     if (this.#closed) throw closedError(this.path); // an options getter closed it
     // A real Uint8Array (a Proxy of one, or an object made from its prototype, is not a view).
     const src = ArrayBuffer.isView(data) && data instanceof Uint8Array ? data : toBytes(data);
-    if (persist) {
-      // The backend checks offset and range itself and returns the bytes copied; the precise
-      // argument error is worked out only on failure (reading byteLength here costs ~10 ns).
-      const status = this.#backend.copyPersist(offset, src);
-      if (status >= 0) return status;
-      validateSource(src);
-      validateRange(offset, byteLengthOf(src), this.length, 'offset', 'data.byteLength');
-      throw statusError(status, 'write', this.path);
-    }
+    const backend = this.#backend;
+    // The backend checks offset and range itself and returns the bytes copied; the precise
+    // argument error is worked out only on failure (reading byteLength here costs ~10 ns).
+    const status = persist
+      ? backend.copyPersist(offset, src)
+      : backend.copy === undefined ? this.#copyThroughView(offset, src) : backend.copy(offset, src);
+    if (status >= 0) return status;
+    validateSource(src);
+    validateRange(offset, byteLengthOf(src), this.length, 'offset', 'data.byteLength');
+    throw this.#statusError(status, 'write');
+  }
+
+  /** write() without persist on a backend over ordinary memory (see MappingBackend.copy). */
+  #copyThroughView(offset: number, src: Uint8Array): number {
     const n = byteLengthOf(src);
     if (n === 0) validateSource(src);
     validateRange(offset, n, this.length, 'offset', 'data.byteLength');
@@ -221,11 +232,10 @@ export class Mapping {
     const persist = persistOption(options);
     if (this.#closed) throw closedError(this.path); // an options getter closed it
     if (length === 0) return;
-    if (persist) {
-      this.#check(this.#backend.fillPersist(offset, length, byte), 'fill');
-    } else {
-      this.#view(offset, length).fill(byte);
-    }
+    const backend = this.#backend;
+    if (persist) this.#check(backend.fillPersist(offset, length, byte), 'fill');
+    else if (backend.fill !== undefined) this.#check(backend.fill(offset, length, byte), 'fill');
+    else this.#view(offset, length).fill(byte);
   }
 
   /** Starts writing back the range (cache line flush, or msync at page tier); drain() completes it. */
@@ -251,7 +261,7 @@ export class Mapping {
       const status = this.#backend.persist(offset, length);
       if (status >= 0) return;
       validateRange(offset, length, this.length);
-      throw statusError(status, this.granularity === 'page' ? 'msync' : 'persist', this.path);
+      throw this.#statusError(status, this.granularity === 'page' ? 'msync' : 'persist');
     }
     this.#writable('persist');
     const len = length === undefined ? this.#defaultLength(offset) : length;
@@ -275,7 +285,7 @@ export class Mapping {
         try {
           this.#backend.persistAsync(offset, len, (status: number) => {
             this.#settled();
-            if (status < 0) reject(statusError(status, this.granularity === 'page' ? 'msync' : 'persist', this.path));
+            if (status < 0) reject(this.#statusError(status, this.granularity === 'page' ? 'msync' : 'persist'));
             else resolve();
           });
         } catch (error) {
@@ -376,7 +386,13 @@ export class Mapping {
   }
 
   #check(status: number, syscall: string): void {
-    if (status < 0) throw statusError(status, syscall, this.path);
+    if (status < 0) throw this.#statusError(status, syscall);
+  }
+
+  /** The error for a backend's negative status: ERR_PMEM_TRUNCATED, or a system error (-errno). */
+  #statusError(status: number, syscall: string): PmemError {
+    if (status !== STATUS_TRUNCATED) return statusError(status, syscall, this.path);
+    return truncatedError(this.path, this.offset, this.length, this.#backend.currentSize?.() ?? -1);
   }
 
   #settled(): void {

@@ -67,6 +67,10 @@ int64_t MappingCore::Coalesce(double* raw, size_t count) const {
 }
 
 int64_t MappingCore::PersistExtents(double* raw, size_t count) {
+  return Guard([&] { return PersistExtentsUnguarded(raw, count); });
+}
+
+int64_t MappingCore::PersistExtentsUnguarded(double* raw, size_t count) {
   Pair* pairs = reinterpret_cast<Pair*>(raw);
   const uint64_t unit = flush_unit_;
   const uint64_t limit = Limit(length_, unit);
@@ -92,7 +96,6 @@ int64_t MappingCore::PersistExtents(double* raw, size_t count) {
     for (size_t i = 0; i < r.merged; i++) {
       const Pair& run = pairs[i];
       r.bytes += static_cast<uint64_t>(run.length);
-      if (granularity_ == Granularity::kByte) continue;  // the fence alone persists
       int rc = flush_(this, static_cast<uint64_t>(run.offset), static_cast<uint64_t>(run.length));
       if (rc != 0) return rc;
     }

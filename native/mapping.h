@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "sigbus_guard.h"
 #include "source.h"
 #include "status.h"
 
@@ -44,12 +45,17 @@ class MappingCore {
   uint64_t flush_unit() const { return flush_unit_; }
   const char* KindName() const;
 
-  // Hot paths: return 0 or -errno. Callers have checked bounds (see InRange).
-  int Flush(uint64_t off, uint64_t len) { return flush_(this, off, len); }
+  // Hot paths: return 0 or -errno, or kStatusTruncated (status.h). Callers have checked bounds
+  // (see InRange). Every access they make to the mapping runs under the SIGBUS guard
+  // (sigbus_guard.h), so a page gone under it is an error, not the end of the process.
+  int Flush(uint64_t off, uint64_t len);
   int Drain();
   int Persist(uint64_t off, uint64_t len);
+  int Copy(uint64_t off, const char* src, uint64_t len);
   int CopyPersist(uint64_t off, const char* src, uint64_t len);
+  int Fill(uint64_t off, uint64_t len, int byte);
   int FillPersist(uint64_t off, uint64_t len, int byte);
+  int Read(uint64_t off, uint64_t len, char* dst);
   // Copy out without dying on poisoned media (see safe_read.h): 0 or -errno (EIO).
   int ReadSafe(uint64_t off, uint64_t len, char* dst);
   // Align to flush_unit, sort and merge (offset, length) pairs in place; returns the merged count
@@ -81,6 +87,21 @@ class MappingCore {
  private:
   friend bool MapSource(Source* src, const MapOptions& opts, std::shared_ptr<MappingCore>* out, Failure* f);
   MappingCore() = default;
+
+  // Unguarded bodies: the guarded entry points run them, and they call each other, inside one guard.
+  int FlushAndDrain(uint64_t off, uint64_t len);
+  int CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len);
+  int FillPersistUnguarded(uint64_t off, uint64_t len, int byte);
+  int64_t PersistExtentsUnguarded(double* pairs, size_t count);
+  // body() under the SIGBUS guard, a SIGBUS reported as SigbusStatus().
+  template <typename Body>
+  auto Guard(const Body& body) -> decltype(body()) {
+    auto rc = Guarded(body);
+    return rc == kSigbus ? SigbusStatus() : rc;
+  }
+  // What a SIGBUS in the mapping means (cold): kStatusTruncated when the source is now shorter
+  // than the window, else -EIO (poisoned media, an I/O error or a full file system paging it in).
+  int SigbusStatus() const;
 
   char* addr_ = nullptr;
   char* reservation_ = nullptr;  // what to munmap (differs from addr_ only when over-aligned)

@@ -173,12 +173,19 @@ void RefineTier(const RegionInfo& region, TierDecision* d) {
 }
 
 bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* out, Failure* f) {
+  const std::string& path = src->path;
+  // Before the first mapping exists: node-pmem's calls rely on it to survive a SIGBUS in one.
+  int guard_err = InstallSigbusHandler();
+  if (guard_err != 0) {
+    SysFail(f, -guard_err, "sigaction", path, "cannot install the SIGBUS handler that guards node-pmem's calls");
+    AbandonSource(src);
+    return false;
+  }
   uint64_t length = 0;
   if (!ValidateWindow(*src, o, &length, f)) {
     AbandonSource(src);
     return false;
   }
-  const std::string& path = src->path;
   const bool read_only = (fcntl(src->fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
   const RegionInfo& region = src->region;
 
@@ -286,6 +293,13 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
 }
 
 MappingCore::~MappingCore() { Unmap(); }
+
+int MappingCore::SigbusStatus() const {
+  uint64_t size = 0;
+  // Without the size the cause cannot be told: the fault itself is reported, as EIO.
+  if (CurrentSize(src_, &size) != 0) return -EIO;
+  return size < offset_ + length_ ? kStatusTruncated : -EIO;
+}
 
 void MappingCore::Unpin() {
   if (pins_ > 0) pins_--;

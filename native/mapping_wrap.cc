@@ -85,7 +85,9 @@ void Extents(const Info& info) {
 int64_t PersistOp(MappingCore* m, double* pairs, size_t count) { return m->PersistExtents(pairs, count); }
 int64_t CoalesceOp(MappingCore* m, double* pairs, size_t count) { return m->Coalesce(pairs, count); }
 
-void CopyPersist(const Info& info) {
+// copy and copyPersist: (offset, Uint8Array source) -> bytes copied, a different core operation.
+template <int (MappingCore::*Op)(uint64_t, const char*, uint64_t)>
+void CopyIn(const Info& info) {
   MappingState* s = StateOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   uint64_t off;
@@ -93,22 +95,25 @@ void CopyPersist(const Info& info) {
   size_t len;
   if (!Index(info[0], &off) || !ViewOf(info[1], info[1]->IsUint8Array(), &data, &len)) return Return(info, -EINVAL);
   if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
-  int rc = s->core->CopyPersist(off, data, len);
+  int rc = (s->core.get()->*Op)(off, data, len);
   Return(info, rc == 0 ? static_cast<double>(len) : rc);  // bytes copied
 }
 
-void FillPersist(const Info& info) {
+// fill and fillPersist: (offset, length, byte), a different core operation.
+template <int (MappingCore::*Op)(uint64_t, uint64_t, int)>
+void Fill(const Info& info) {
   MappingState* s = StateOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   uint64_t off, len, byte;
   if (!Index(info[0], &off) || !Index(info[1], &len) || !Index(info[2], &byte) || byte > 255)
     return Return(info, -EINVAL);
   if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
-  Return(info, s->core->FillPersist(off, len, static_cast<int>(byte)));
+  Return(info, (s->core.get()->*Op)(off, len, static_cast<int>(byte)));
 }
 
-// (offset, length, Uint8Array destination) -> 0 or -errno.
-void ReadSafe(const Info& info) {
+// read and readSafe: (offset, length, Uint8Array destination) -> 0, a different core operation.
+template <int (MappingCore::*Op)(uint64_t, uint64_t, char*)>
+void CopyOut(const Info& info) {
   MappingState* s = StateOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   uint64_t off, len;
@@ -118,12 +123,21 @@ void ReadSafe(const Info& info) {
       dst_len < len)
     return Return(info, -EINVAL);
   if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
-  Return(info, s->core->ReadSafe(off, len, dst));
+  Return(info, (s->core.get()->*Op)(off, len, dst));
 }
 
 void Pins(const Info& info) { Return(info, StateOf(info)->core->pins()); }
 
 // Cold methods.
+
+// The size of the file or device now (for ERR_PMEM_TRUNCATED's message), or -errno.
+void CurrentSizeOf(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  uint64_t size = 0;
+  int rc = CurrentSize(s->core->source(), &size);
+  Return(info, rc == 0 ? static_cast<double>(size) : rc);
+}
 
 void Close(const Info& info) { StateOf(info)->Close(info.GetIsolate()); }
 
@@ -190,9 +204,13 @@ const NativeFunction kMethods[] = {
     {"persist", Range<&MappingCore::Persist>},
     {"persistExtents", Extents<PersistOp>},
     {"coalesceExtents", Extents<CoalesceOp>},
-    {"copyPersist", CopyPersist},
-    {"fillPersist", FillPersist},
-    {"readSafe", ReadSafe},
+    {"copy", CopyIn<&MappingCore::Copy>},
+    {"copyPersist", CopyIn<&MappingCore::CopyPersist>},
+    {"fill", Fill<&MappingCore::Fill>},
+    {"fillPersist", Fill<&MappingCore::FillPersist>},
+    {"read", CopyOut<&MappingCore::Read>},
+    {"readSafe", CopyOut<&MappingCore::ReadSafe>},
+    {"currentSize", CurrentSizeOf},
     {"pins", Pins},
     {"close", Close},
     {"buffer", Buffer},

@@ -2,6 +2,7 @@
 //   cacheline: write back the lines (clwb > clflushopt > clflush), then sfence;
 //   byte:      the caches are persistent (eADR): only the fence;
 //   page:      msync(MS_SYNC) of the page-aligned range (page cache, virtio-pmem).
+// Each entry point runs its accesses to the mapping under the SIGBUS guard (mapping.h, Guard).
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,7 +20,19 @@ int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
   return 0;
 }
 
-int FlushNothing(MappingCore*, uint64_t, uint64_t) { return 0; }
+// msync (the kernel returns 0 for a range past the end of the file) and a bare fence touch no
+// mapped byte, so a range truncated away would pass them silently: load its last byte, which the
+// SIGBUS guard turns into an error when its page is gone. Truncation cuts a suffix: when the last
+// byte's page is there, so is the rest of the range.
+void TouchLast(const MappingCore* m, uint64_t off, uint64_t len) {
+  if (len != 0) (void)*static_cast<const volatile char*>(m->addr() + off + len - 1);
+}
+
+// Byte tier: the caches are persistent, the fence alone persists.
+int FlushNothing(MappingCore* m, uint64_t off, uint64_t len) {
+  TouchLast(m, off, len);
+  return 0;
+}
 
 bool Overlaps(const char* a, const char* b, uint64_t len) {
   return (a < b + len) && (b < a + len);
@@ -33,6 +46,7 @@ int MappingCore::MsyncRange(MappingCore* m, uint64_t off, uint64_t len) {
   uint64_t start = off & ~(page - 1);
   uint64_t end = off + len;
   if (msync(m->addr() + start, end - start, MS_SYNC) != 0) return -errno;
+  TouchLast(m, off, len);
   return 0;
 }
 
@@ -50,23 +64,59 @@ int MappingCore::Drain() {
   return 0;
 }
 
-int MappingCore::Persist(uint64_t off, uint64_t len) {
+int MappingCore::FlushAndDrain(uint64_t off, uint64_t len) {
   int rc = flush_(this, off, len);
   if (rc != 0) return rc;
   return Drain();
+}
+
+int MappingCore::Flush(uint64_t off, uint64_t len) {
+  return Guard([&] { return flush_(this, off, len); });
+}
+
+int MappingCore::Persist(uint64_t off, uint64_t len) {
+  return Guard([&] { return FlushAndDrain(off, len); });
+}
+
+int MappingCore::Copy(uint64_t off, const char* src, uint64_t len) {
+  if (len == 0) return 0;
+  return Guard([&] {
+    memmove(addr_ + off, src, len);  // src may be a view of this mapping
+    return 0;
+  });
+}
+
+int MappingCore::Fill(uint64_t off, uint64_t len, int byte) {
+  if (len == 0) return 0;
+  return Guard([&] {
+    memset(addr_ + off, byte, len);
+    return 0;
+  });
+}
+
+int MappingCore::Read(uint64_t off, uint64_t len, char* dst) {
+  if (len == 0) return 0;
+  return Guard([&] {
+    memmove(dst, addr_ + off, len);  // dst may be a view of this mapping
+    return 0;
+  });
 }
 
 // Like libpmem's memcpy_persist: temporal stores (then flush) for small copies and the unaligned
 // head and tail, non-temporal stores for the 64-byte aligned middle, one fence at the end.
 int MappingCore::CopyPersist(uint64_t off, const char* src, uint64_t len) {
   if (len == 0) return 0;
+  return Guard([&] { return CopyPersistUnguarded(off, src, len); });
+}
+
+int MappingCore::CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len) {
   char* dst = addr_ + off;
   const FlushOps& ops = Ops();
   bool nt = granularity_ != Granularity::kPage && len >= kNonTemporalThreshold &&
             !Overlaps(dst, src, len) && ops.non_temporal;
   if (!nt) {
     memmove(dst, src, len);
-    return Persist(off, len);
+    return FlushAndDrain(off, len);
   }
   uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
   uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
@@ -86,12 +136,16 @@ int MappingCore::CopyPersist(uint64_t off, const char* src, uint64_t len) {
 
 int MappingCore::FillPersist(uint64_t off, uint64_t len, int byte) {
   if (len == 0) return 0;
+  return Guard([&] { return FillPersistUnguarded(off, len, byte); });
+}
+
+int MappingCore::FillPersistUnguarded(uint64_t off, uint64_t len, int byte) {
   char* dst = addr_ + off;
   const FlushOps& ops = Ops();
   bool nt = granularity_ != Granularity::kPage && len >= kNonTemporalThreshold && ops.non_temporal;
   if (!nt) {
     memset(dst, byte, len);
-    return Persist(off, len);
+    return FlushAndDrain(off, len);
   }
   uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
   uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
@@ -109,14 +163,13 @@ int MappingCore::FillPersist(uint64_t off, uint64_t len, int byte) {
   return 0;
 }
 
-}  // namespace pmem
-
-namespace pmem {
-
 int MappingCore::ReadSafe(uint64_t off, uint64_t len, char* dst) {
   if (len == 0) return 0;
-  if (src_.kind != SourceKind::kDevDax && !ForceGuardedCopy()) return PreadFully(src_.fd, dst, len, offset_ + off);
-  return GuardedCopy(dst, addr_ + off, len);
+  if (src_.kind == SourceKind::kDevDax || ForceGuardedCopy()) return Read(off, len, dst);
+  int rc = PreadFully(src_.fd, dst, len, offset_ + off);
+  // EIO is bad media or a read past the end of a file truncated under the mapping: tell which as
+  // a SIGBUS in the mapping would.
+  return rc == -EIO ? SigbusStatus() : rc;
 }
 
 }  // namespace pmem

@@ -44,6 +44,9 @@ bool OpenSource(const std::string& path, const SourceOptions& opts, Source* src,
 // Undo what OpenSource changed on disk (for a later failure) and close the descriptor.
 void AbandonSource(Source* src);
 void CloseSource(Source* src);
+// The size of the open file or device now, which for a file may be less than at open (another
+// process truncated it): 0 or -errno. A device-dax namespace cannot be reconfigured while open.
+int CurrentSize(const Source& src, uint64_t* size);
 
 uint64_t PageSize();
 

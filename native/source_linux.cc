@@ -108,9 +108,8 @@ static bool SizeRegular(Source* src, const struct stat& st, const SourceOptions&
 }
 
 static bool SizeBlock(Source* src, const struct stat& st, Failure* f) {
-  uint64_t bytes = 0;
-  if (ioctl(src->fd, BLKGETSIZE64, &bytes) != 0) return SysFail(f, errno, "ioctl(BLKGETSIZE64)", src->path);
-  src->size = bytes;
+  int err = CurrentSize(*src, &src->size);
+  if (err != 0) return SysFail(f, -err, "ioctl(BLKGETSIZE64)", src->path);
   src->alignment = PageSize();
   src->region = FindRegion(SysfsDeviceDir(false, st.st_rdev));
   return true;
@@ -177,6 +176,23 @@ void AbandonSource(Source* src) {
     }
   }
   CloseSource(src);
+}
+
+int CurrentSize(const Source& src, uint64_t* size) {
+  switch (src.kind) {
+    case SourceKind::kFile: {
+      struct stat st;
+      if (fstat(src.fd, &st) != 0) return -errno;
+      *size = static_cast<uint64_t>(st.st_size);
+      return 0;
+    }
+    case SourceKind::kBlock:
+      return ioctl(src.fd, BLKGETSIZE64, size) == 0 ? 0 : -errno;
+    case SourceKind::kDevDax:
+      *size = src.size;
+      return 0;
+  }
+  return -EINVAL;
 }
 
 void CloseSource(Source* src) {

@@ -35,6 +35,11 @@ inline const char* PmemCodeName(PmemCode code) {
   return nullptr;
 }
 
+// The one status of a hot call that is not -errno (Linux errno values are below 4096): the file or
+// device is now shorter than the mapped window, it was truncated under the mapping.
+// lib/errors.ts (STATUS_TRUNCATED) turns it into ERR_PMEM_TRUNCATED.
+constexpr int kStatusTruncated = -4096;
+
 // Name of an errno value, e.g. "ENOTTY" (libuv's table; defined in errors_wrap.cc).
 const char* ErrnoName(int err);
 // The kernel's own name (EOPNOTSUPP where libuv says ENOTSUP), for explanations.

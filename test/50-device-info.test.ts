@@ -1,7 +1,7 @@
 /**
  * Device introspection and health on what the host has (issue 5): deviceInfo on files,
  * directories and a loop block device, bad-block translation through FIEMAP, readSafe turning
- * SIGBUS into EIO, deepFlush, the allowBadBlocks option, and the `node-pmem info` command.
+ * SIGBUS into an error, deepFlush, the allowBadBlocks option, and the `node-pmem info` command.
  * (Real pmem namespaces, bad-block injection and dirty_shutdown are covered in the guest tests.)
  */
 import assert from 'node:assert/strict';
@@ -136,29 +136,30 @@ describe('readSafe', () => {
     ro.close();
   });
 
-  it('pread path: pages gone under the mapping give EIO, not SIGBUS', () => {
+  it('pread path: pages truncated away under the mapping give ERR_PMEM_TRUNCATED, not SIGBUS', () => {
     const r = runFixture('health-sigbus.js', [freshPath(dir)]);
     assertCleanExit(r);
     assert.match(r.stdout, /READ intact/);
-    assert.match(r.stdout, /CAUGHT EIO pread/);
+    assert.match(r.stdout, /CAUGHT ERR_PMEM_TRUNCATED undefined/);
     assert.match(r.stdout, /ALIVE/);
   });
 
-  it('guarded-copy path (as device-dax uses): SIGBUS becomes EIO', () => {
+  // EIO from the guarded copy (a SIGBUS that is not truncation): test/15-faults.
+  it('guarded-copy path (as device-dax uses): the SIGBUS becomes ERR_PMEM_TRUNCATED', () => {
     const forced = spawnSync(process.execPath, [path.join(REPO_ROOT, 'dist-test', 'test', 'fixtures', 'health-sigbus.js'), freshPath(dir)], {
       encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_PMEM_SAFE_READ: 'copy' },
     });
     assert.equal(forced.status, 0, forced.stdout + forced.stderr);
     assert.match(forced.stdout, /READ intact/);
-    assert.match(forced.stdout, /CAUGHT EIO read \(SIGBUS-guarded copy\)/);
+    assert.match(forced.stdout, /CAUGHT ERR_PMEM_TRUNCATED undefined/);
     assert.match(forced.stdout, /ALIVE/);
   });
 
-  it('the guard covers readSafe only: an ordinary load from a bad range still dies of SIGBUS', () => {
+  it("the guard covers node-pmem's own calls only: an ordinary load from a bad range still dies of SIGBUS", () => {
     const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'dist-test', 'test', 'fixtures', 'health-sigbus.js'), freshPath(dir), 'then-load'], {
       encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_PMEM_SAFE_READ: 'copy' },
     });
-    assert.match(r.stdout, /CAUGHT EIO/);
+    assert.match(r.stdout, /CAUGHT ERR_PMEM_TRUNCATED/);
     assert.match(r.stdout, /LOADING/);
     assert.doesNotMatch(r.stdout, /UNREACHABLE|ALIVE/);
     assert.equal(r.signal, 'SIGBUS', `status ${r.status} signal ${r.signal}\n${r.stderr}`);
