@@ -657,6 +657,7 @@ describe('crashTest: torn lines, torn pages and kills', () => {
 
   it('kill images cut a write or fill after every byte (sampled when long), and keep stores made through views', async () => {
     const cuts: number[] = [];
+    const plainCuts: number[] = [];
     const viewsSeen: boolean[] = [];
     const data = Buffer.from('0123456789abcdef');
     const result = await crashTest({
@@ -666,11 +667,15 @@ describe('crashTest: torn lines, torn pages and kills', () => {
         m.bytes(2048, 1)[0] = 0x77; // a view store, never persisted
         m.write(0, data, { persist: true });
         m.fill(100, 1000, 0xab, { persist: true });
+        m.write(3000, Buffer.from('abcdef')); // without persist: a kill cuts it too
       },
       recover: (image, ctx) => {
         if (ctx.crashPoint > 0) viewsSeen.push(image[2048] === 0x77);
         if (ctx.cutAt === null) return;
-        if (ctx.operation.includes('write(0')) {
+        if (ctx.operation.includes('write(3000')) {
+          plainCuts.push(ctx.cutAt);
+          assert.equal(Buffer.from(image.subarray(3000, 3006)).toString('latin1'), 'abcdef'.slice(0, ctx.cutAt) + '\0'.repeat(6 - ctx.cutAt));
+        } else if (ctx.operation.includes('write(0')) {
           cuts.push(ctx.cutAt);
           assert.equal(Buffer.from(image.subarray(0, 16)).toString(), data.subarray(0, ctx.cutAt).toString() + '\0'.repeat(16 - ctx.cutAt));
         } else {
@@ -683,8 +688,9 @@ describe('crashTest: torn lines, torn pages and kills', () => {
     assert.deepEqual(result.failures, []);
     assert.deepEqual(cuts, Array.from({ length: 15 }, (_, i) => i + 1), 'every byte of a short write');
     assert.ok(viewsSeen.length > 0 && viewsSeen.every(Boolean), 'the view store is in every image after the start: the first call comes after it');
-    // The kill points: the start, before write, before fill, the end; plus 15 cuts of the write and 16 sampled cuts of the fill.
-    assert.equal(result.imagesChecked, 4 + 15 + 16);
+    assert.deepEqual(plainCuts, [1, 2, 3, 4, 5]);
+    // The kill points: the start, before each write and the fill, the end; plus the cuts: 15 and 5 of the writes, 16 sampled of the fill.
+    assert.equal(result.imagesChecked, 5 + 15 + 5 + 16);
   });
 });
 

@@ -45,7 +45,7 @@
  *
  * `crash: 'kill'` models a process killed (SIGKILL) instead of a power failure: the kernel keeps
  * every store made before the kill, durable or not, and none after. Kill points are placed at the
- * start, before every call on the mapping and at the end, and inside each `write()`/`fill()` with `persist`
+ * start, before every call on the mapping and at the end, and inside each `write()`/`fill()`
  * (after any byte of it; all of them up to `imagesPerPoint`, else a seeded sample). Stores made
  * through views between two calls are one step: a kill is never placed between two of them.
  *

@@ -572,6 +572,25 @@ export class SimulatedBackend implements MappingBackend {
     return length;
   }
 
+  /** write() without persist: stores only (a kill point, which a kill may cut after any byte). */
+  copy(offset: number, src: Uint8Array): number {
+    const length = src.byteLength;
+    const status = this.checkRange(offset, length);
+    if (status !== 0) return status;
+    if (length === 0) return 0;
+    this.kill?.point('write', offset, length, { offset, bytes: Buffer.from(src.buffer, src.byteOffset, length) });
+    new Uint8Array(this.ab).set(src, offset);
+    return length;
+  }
+
+  /** fill() without persist: stores only. */
+  fill(offset: number, length: number, byte: number): number {
+    if (length === 0) return 0;
+    this.kill?.point('fill', offset, length, this.kill !== null ? { offset, bytes: Buffer.alloc(length, byte) } : null);
+    new Uint8Array(this.ab).fill(byte, offset, offset + length);
+    return 0;
+  }
+
   fillPersist(offset: number, length: number, byte: number): number {
     if (length === 0) return 0;
     this.kill?.point('fill', offset, length, this.kill !== null ? { offset, bytes: Buffer.alloc(length, byte) } : null);
