@@ -560,27 +560,22 @@ export class SimulatedBackend implements MappingBackend {
     m.fence('persistDirty', lo, hi - lo, g === 'byte' ? 'all' : ranges, g !== 'page', null);
   }
 
-  copyPersist(offset: number, src: Uint8Array): number {
-    const length = src.byteLength;
-    // As the native backend does: the Mapping relies on these checks for write({ persist }).
-    const status = this.checkRange(offset, length);
-    if (status !== 0) return status;
-    if (length === 0) return 0;
-    this.kill?.point('write', offset, length, { offset, bytes: Buffer.from(src.buffer, src.byteOffset, length) });
-    new Uint8Array(this.ab).set(src, offset);
-    this.persistRange('write', offset, length);
-    return length;
-  }
-
   /** write() without persist: stores only (a kill point, which a kill may cut after any byte). */
   copy(offset: number, src: Uint8Array): number {
     const length = src.byteLength;
+    // As the native backend does: the Mapping relies on these checks for write().
     const status = this.checkRange(offset, length);
     if (status !== 0) return status;
     if (length === 0) return 0;
     this.kill?.point('write', offset, length, { offset, bytes: Buffer.from(src.buffer, src.byteOffset, length) });
     new Uint8Array(this.ab).set(src, offset);
     return length;
+  }
+
+  copyPersist(offset: number, src: Uint8Array): number {
+    const n = this.copy(offset, src);
+    if (n > 0) this.persistRange('write', offset, n);
+    return n;
   }
 
   /** fill() without persist: stores only. */
@@ -593,8 +588,7 @@ export class SimulatedBackend implements MappingBackend {
 
   fillPersist(offset: number, length: number, byte: number): number {
     if (length === 0) return 0;
-    this.kill?.point('fill', offset, length, this.kill !== null ? { offset, bytes: Buffer.alloc(length, byte) } : null);
-    new Uint8Array(this.ab).fill(byte, offset, offset + length);
+    this.fill(offset, length, byte);
     this.persistRange('fill', offset, length);
     return 0;
   }
