@@ -109,6 +109,8 @@ export class BTree {
   readonly #firstNode: number;
   /** Allocation in DRAM: set bits are nodes in use (by the tree, a snapshot or the last checkpoint). */
   readonly #allocated: Uint8Array;
+  /** Nodes whose structure has been checked (or that this process wrote): entry reads need no bounds checks. */
+  readonly #checked: Uint8Array;
   /** Nodes made since the last checkpoint and still in the tree: flushed by the next one. */
   readonly #dirty = new Set<number>();
   /** Nodes replaced since they were last part of a checkpoint or snapshot: [node, epoch replaced]. */
@@ -143,6 +145,7 @@ export class BTree {
     this.#bitmapBytes = g.bitmapBytes;
     this.#firstNode = base + g.firstNode;
     this.#allocated = new Uint8Array(this.#bitmapBytes);
+    this.#checked = new Uint8Array(this.#bitmapBytes);
     this.#root = NONE;
     this.#height = 0;
     this.#keys = 0;
@@ -332,6 +335,7 @@ export class BTree {
       this.#next = n + 1 === this.#nodes ? 0 : n + 1;
     }
     this.#allocated[n >>> 3]! |= 1 << (n & 7);
+    this.#checked[n >>> 3]! |= 1 << (n & 7);
     this.#free--;
     const at = this.#nodeAt(n);
     const dv = this.#dv;
@@ -358,10 +362,15 @@ export class BTree {
     else this.#retired.push(n, this.#epoch);
   }
 
-  /** Structure check of a node before it is used (see the module comment). */
+  /**
+   * A node's offset, after a check of its structure the first time this process reads it (see
+   * the module comment): kind, counts, and every entry inside the node, with a child inside the region.
+   */
   #check(n: number): number {
     if (n >= this.#nodes || !this.#isAllocated(n)) throw corrupt(`node ${n} is not allocated`, this.#path);
     const at = this.#nodeAt(n);
+    if ((this.#checked[n >>> 3]! & (1 << (n & 7))) !== 0) return at;
+    const b = this.#b;
     const dv = this.#dv;
     const kind = dv.getUint16(at, true);
     const count = dv.getUint16(at + 2, true);
@@ -369,6 +378,17 @@ export class BTree {
     if ((kind !== LEAF && kind !== INNER) || heap > NODE_SIZE || NODE_HEADER + 2 * count > heap) {
       throw corrupt(`node ${n}: kind ${kind}, ${count} entries, heap at ${heap}`, this.#path);
     }
+    const valueSize = kind === LEAF ? LEAF_VALUE : INNER_VALUE;
+    for (let i = 0; i < count; i++) {
+      const off = dv.getUint16(at + NODE_HEADER + 2 * i, true);
+      if (off < heap || off + 2 > NODE_SIZE || off + 2 + (b[at + off]! | (b[at + off + 1]! << 8)) + valueSize > NODE_SIZE) {
+        throw corrupt(`node ${n}: entry ${i} lies outside it`, this.#path);
+      }
+      if (kind === INNER && dv.getUint32(at + off + 2 + (b[at + off]! | (b[at + off + 1]! << 8)), true) >= this.#nodes) {
+        throw corrupt(`node ${n}: entry ${i} names node ${dv.getUint32(at + off + 2 + (b[at + off]! | (b[at + off + 1]! << 8)), true)}`, this.#path);
+      }
+    }
+    this.#checked[n >>> 3]! |= 1 << (n & 7);
     return at;
   }
 
@@ -381,15 +401,11 @@ export class BTree {
   }
 
   /** Offset (in the mapping) of entry i of the node at `at`. */
+  /** Offset of entry i of a node #check has seen (its entries lie inside it). */
   #entry(at: number, i: number): number {
     const b = this.#b;
     const s = at + NODE_HEADER + 2 * i;
-    const off = b[s]! | (b[s + 1]! << 8);
-    // The entry's key must lie inside the node too: off + 2 + key length <= NODE_SIZE.
-    if (off < NODE_HEADER || off > NODE_SIZE - 2 || off + 2 + (b[at + off]! | (b[at + off + 1]! << 8)) > NODE_SIZE) {
-      throw corrupt(`an entry of the node at ${at} lies outside it`, this.#path);
-    }
-    return at + off;
+    return at + (b[s]! | (b[s + 1]! << 8));
   }
 
   #keyLen(e: number): number {
@@ -627,8 +643,8 @@ export class BTree {
     this.#drop(n);
   }
 
-  /** Set `key` to `value` (a number; the store's record offsets). */
-  set(key: Uint8Array, value: number): void {
+  /** Set `key` to `value` (a number; the store's record offsets); returns the value it replaced, if any. */
+  set(key: Uint8Array, value: number): number | undefined {
     if (key.byteLength > MAX_KEY) throw new RangeError(`index keys are at most ${MAX_KEY} bytes`);
     // Room for the worst case before anything changes: a copied path and a split at every level.
     if (!this.hasRoomFor(1)) {
@@ -643,11 +659,13 @@ export class BTree {
     if (found) {
       const at = this.#nodeAt(this.#writable(nodes, taken, d));
       const e = this.#entry(at, i);
+      const old = this.#value(e);
       this.#dv.setFloat64(e + 2 + this.#keyLen(e), value, true);
-      return;
+      return old;
     }
     this.#insert(nodes, taken, d, i, key, value);
     this.#keys++;
+    return undefined;
   }
 
   /** Insert into path node d at slot i, splitting up the path when it does not fit. */
@@ -698,8 +716,8 @@ export class BTree {
     this.#insert(nodes, taken, d - 1, taken[d - 1]! + 1, separator, right);
   }
 
-  /** Remove `key`; whether it was there. */
-  delete(key: Uint8Array): boolean {
+  /** Remove `key`; returns its value, or undefined when it was not there. */
+  delete(key: Uint8Array): number | undefined {
     if (this.#free < this.#height) {
       throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
     }
@@ -708,8 +726,9 @@ export class BTree {
     this.#descend(key, nodes, taken);
     let d = nodes.length - 1;
     const { i, found } = this.#lowerBound(this.#nodeAt(nodes[d]!), key);
-    if (!found) return false;
+    if (!found) return undefined;
     let at = this.#nodeAt(this.#writable(nodes, taken, d));
+    const old = this.#value(this.#entry(at, i));
     this.#removeAt(at, i);
     this.#keys--;
     // An empty node leaves its parent (the root stays, as an empty leaf at least).
@@ -729,12 +748,12 @@ export class BTree {
     }
     // A root with a single child gives way to it.
     for (let rootAt = this.#nodeAt(this.#root); !this.#isLeaf(rootAt) && this.#count(rootAt) === 1; rootAt = this.#nodeAt(this.#root)) {
-      const old = this.#root;
+      const former = this.#root;
       this.#root = this.#child(this.#entry(rootAt, 0));
       this.#height--;
-      this.#drop(old);
+      this.#drop(former);
     }
-    return true;
+    return old;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -777,14 +777,9 @@ export class KvStore {
     const b = this.#b;
     const klen = b.readUInt16LE(off + 14);
     const k = b.subarray(off + REC_HEADER, off + REC_HEADER + klen);
-    const old = this.#tree.get(k);
+    const old = b[off + 12] === PUT ? this.#tree.set(k, off) : this.#tree.delete(k);
     if (old !== undefined) this.#live -= this.#lengthAt(old);
-    if (b[off + 12] === PUT) {
-      this.#tree.set(k, off);
-      this.#live += this.#lengthAt(off);
-    } else if (old !== undefined) {
-      this.#tree.delete(k);
-    }
+    if (b[off + 12] === PUT) this.#live += this.#lengthAt(off);
   }
 
   #lengthAt(off: number): number {
@@ -1002,9 +997,8 @@ export class KvStore {
     this.#tail = off + len;
     this.#prev = crc;
     this.#seq = (this.#seq + 1) >>> 0;
-    const old = this.#tree.get(k);
+    const old = this.#tree.set(k, off);
     if (old !== undefined) this.#live -= this.#lengthAt(old);
-    this.#tree.set(k, off);
     this.#live += len;
     this.#advanced(1);
   }
@@ -1051,8 +1045,7 @@ export class KvStore {
     this.#tail = off + len;
     this.#prev = crc;
     this.#seq = (this.#seq + 1) >>> 0;
-    this.#live -= this.#lengthAt(this.#tree.get(k)!);
-    this.#tree.delete(k);
+    this.#live -= this.#lengthAt(this.#tree.delete(k)!);
     this.#advanced(1);
     return true;
   }
