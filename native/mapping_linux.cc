@@ -4,6 +4,7 @@
 #include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -172,6 +173,20 @@ void RefineTier(const RegionInfo& region, TierDecision* d) {
   }
 }
 
+// Whether [off, off + len) of the file may hold a hole. tmpfs counts exactly the pages it holds
+// (and walks them all for SEEK_HOLE): a file whose blocks cover its size has none. Elsewhere
+// SEEK_HOLE finds the first hole at or after off (the end of the file counts as one). When
+// neither can say, assume a hole.
+static bool WindowHasHole(const Source& src, uint64_t off, uint64_t len) {
+  struct stat st;
+  if (fstat(src.fd, &st) != 0) return true;
+  const uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (src.fs_magic == TMPFS_MAGIC) return allocated < static_cast<uint64_t>(st.st_size);
+  off_t hole = lseek(src.fd, static_cast<off_t>(off), SEEK_HOLE);
+  if (hole < 0) return true;
+  return static_cast<uint64_t>(hole) < off + len;
+}
+
 bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* out, Failure* f) {
   const std::string& path = src->path;
   // Before the first mapping exists: node-pmem's calls rely on it to survive a SIGBUS in one.
@@ -189,8 +204,9 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
   const bool read_only = (fcntl(src->fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
   const RegionInfo& region = src->region;
 
-  // Allocate blocks up front so a store into a hole cannot SIGBUS on a full filesystem.
-  if (src->kind == SourceKind::kFile && !read_only && !o.sparse) {
+  // Allocate blocks up front so a store into a hole cannot SIGBUS on a full filesystem; a window
+  // with no hole has them already (posix_fallocate would still walk every block: slow on tmpfs).
+  if (src->kind == SourceKind::kFile && !read_only && !o.sparse && WindowHasHole(*src, o.offset, length)) {
     int err = posix_fallocate(src->fd, static_cast<off_t>(o.offset), static_cast<off_t>(length));
     if (err != 0) {
       SysFail(f, err, "posix_fallocate", path,

@@ -62,6 +62,23 @@ for (const [label, dir] of [['disk (' + os.tmpdir() + ')', DISK], ['tmpfs (/dev/
       }
     });
 
+    it('sparse:false also fills a hole in the middle of an existing file (and skips nothing else)', () => {
+      const file = freshPath(dir);
+      const fd = fs.openSync(file, 'w');
+      fs.writeSync(fd, Buffer.alloc(MiB, 1), 0, MiB, 0);
+      fs.writeSync(fd, Buffer.alloc(MiB, 2), 0, MiB, 3 * MiB); // [1 MiB, 3 MiB) is a hole
+      fs.closeSync(fd);
+      assert.ok(allocatedBytes(file) < 3 * MiB, 'the hole is there before the open');
+      const m = open(file);
+      try {
+        assert.ok(allocatedBytes(file) >= 4 * MiB, `st_blocks*512 = ${allocatedBytes(file)}, want >= ${4 * MiB}`);
+        assert.equal(m.bytes(0, 1)[0], 1);
+        assert.equal(m.bytes(3 * MiB, 1)[0], 2);
+      } finally {
+        m.close();
+      }
+    });
+
     it('sparse:true leaves the file unallocated', () => {
       const file = freshPath(dir);
       const m = open(file, { create: true, size: 4 * MiB, sparse: true });
