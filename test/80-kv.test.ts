@@ -154,6 +154,13 @@ describe('kv: API', () => {
     assert.equal(store.has('c'), false);
     store.batch([]);
     assert.equal(store.stats().logBytes, before, 'an empty batch writes nothing');
+    // The same key twice in one batch: the space accounting follows the last one.
+    store.batch([{ type: 'put', key: 'dup', value: 'v'.repeat(50) }, { type: 'put', key: 'dup', value: 'w'.repeat(70) }, { type: 'del', key: 'b' }, { type: 'put', key: 'b', value: 'B2' }]);
+    const live = store.stats().liveBytes;
+    store.compact();
+    assert.equal(store.stats().liveBytes, live, 'live bytes as counted = as compaction finds them');
+    assert.equal(store.get('dup'), 'w'.repeat(70));
+    store.batch([{ type: 'del', key: 'dup' }, { type: 'put', key: 'b', value: Buffer.from('B') }]);
     store.close();
     const again = kv.open(file);
     assert.deepEqual([...again], [['a', 'A2'], ['b', Buffer.from('B')]]);
@@ -260,6 +267,36 @@ describe('kv: limits and errors', () => {
 });
 
 describe('kv: space', () => {
+  it('a batch as large as the store: applied when the index has room, refused whole (ENOSPC, nothing written) when not', () => {
+    const { file, store } = fresh(kv.MIN_SIZE * 4);
+    let n = 0;
+    for (; n < 3000; n++) store.put(`key${String(n).padStart(5, '0')}`, 'v');
+    store.batch([...store.keys()].map((key) => ({ type: 'del' as const, key }))); // every key at once
+    assert.equal(store.count, 0);
+    // Far more index than the store has: big keys, each op in a leaf of its own.
+    const ops = Array.from({ length: 400 }, (_, i) => ({ type: 'put' as const, key: Buffer.alloc(1000, i % 256).fill(i >> 8, 0, 1), value: 'x' }));
+    const before = store.stats().logBytes;
+    let refused = false;
+    try {
+      store.batch(ops);
+    } catch (e) {
+      assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC', (e as Error).message);
+      refused = true;
+    }
+    if (refused) {
+      assert.equal(store.stats().logBytes, before, 'nothing written');
+      assert.equal(store.count, 0);
+    } else {
+      assert.equal(store.count, 400);
+    }
+    store.put('after', 'ok');
+    store.close();
+    const again = kv.open(file);
+    assert.equal(again.get('after'), 'ok');
+    assert.equal(again.count, refused ? 1 : 401);
+    again.close();
+  });
+
   it('reclaims overwritten and deleted entries (compaction), crash-safe, no ENOSPC', () => {
     const { file, store } = fresh(kv.MIN_SIZE);
     const region = store.stats().regionBytes;

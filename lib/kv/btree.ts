@@ -91,6 +91,16 @@ interface Checkpoint {
   meta: Buffer;
 }
 
+/** Where {@link BTree.rollback} goes back to. */
+export interface Mark {
+  readonly root: number;
+  readonly height: number;
+  readonly keys: number;
+  readonly retired: number;
+  /** Nodes allocated since the mark. */
+  readonly made: number[];
+}
+
 /** A frozen view of the tree: what iterators read. Released when done. */
 export interface Snapshot {
   readonly root: number;
@@ -116,6 +126,7 @@ export class BTree {
   /** Nodes replaced since they were last part of a checkpoint or snapshot: [node, epoch replaced]. */
   #retired: number[] = [];
   readonly #snapshots = new Set<Snapshot>();
+  #mark: Mark | null = null;
   #root: number;
   #height: number;
   #keys: number;
@@ -337,6 +348,7 @@ export class BTree {
     this.#allocated[n >>> 3]! |= 1 << (n & 7);
     this.#checked[n >>> 3]! |= 1 << (n & 7);
     this.#free--;
+    this.#mark?.made.push(n);
     const at = this.#nodeAt(n);
     const dv = this.#dv;
     dv.setUint16(at, kind, true);
@@ -567,6 +579,34 @@ export class BTree {
 
   #setChild(e: number, child: number): void {
     this.#dv.setUint32(e + 2 + this.#keyLen(e), child, true);
+  }
+
+  /**
+   * Start a group of changes that can be undone (a batch whose log records are not written yet):
+   * from here every change copies the nodes it touches, so rollback() only has to forget the
+   * copies. One mark at a time; commit() ends it.
+   */
+  mark(): void {
+    if (this.#mark !== null) throw new Error('BTree.mark(): a mark is already set');
+    this.#epoch++;
+    this.#mark = { root: this.#root, height: this.#height, keys: this.#keys, retired: this.#retired.length, made: [] };
+  }
+
+  /** Keep the changes since mark(). */
+  commit(): void {
+    this.#mark = null;
+  }
+
+  /** Undo every change since mark(): the tree is as it was, the nodes made since are free. */
+  rollback(): void {
+    const m = this.#mark;
+    if (m === null) throw new Error('BTree.rollback(): no mark');
+    this.#mark = null;
+    this.#root = m.root;
+    this.#height = m.height;
+    this.#keys = m.keys;
+    this.#retired.length = m.retired; // the nodes they replaced were not changed (copy-on-write)
+    for (const n of m.made) if (this.#isAllocated(n)) this.#release(n);
   }
 
   /** Whether `ops` more sets or deletes fit for sure: each may copy its path and split every level (and add one). */

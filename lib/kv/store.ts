@@ -882,7 +882,7 @@ export class KvStore {
    * when it throws.
    */
   #reserve(need: number, keep: number, ops: number): void {
-    if (!this.#tree.hasRoomFor(ops)) {
+    if (!this.#tree.hasRoomFor(Math.min(ops, 1))) {
       this.#checkpoint(); // gives back the index nodes only the previous checkpoint read
       if (!this.#tree.hasRoomFor(ops)) this.compact(); // packs the index
       if (!this.#tree.hasRoomFor(ops)) {
@@ -1087,7 +1087,30 @@ export class KvStore {
       }
     }
     if (prepared.length === 0) return;
-    this.#reserve(total, hasPut ? DELETE_RESERVE : 0, prepared.length);
+    // The index first, undoably: when it has no room even after a checkpoint (which frees what
+    // only the previous one read) and a compaction (which packs it), nothing is written.
+    for (let attempt = 0; ; attempt++) {
+      this.#reserve(total, hasPut ? DELETE_RESERVE : 0, prepared.length);
+      if (this.#writeBatch(prepared)) break;
+      if (attempt === 0) this.#checkpoint();
+      else if (attempt === 1) this.compact();
+      else {
+        throw kvError('ENOSPC', `kv store full: its index has no room for a batch of ${prepared.length} ops (${this.#where()})`, Error, {
+          errno: -28,
+          syscall: 'kv-index',
+          path: this.#where(),
+        });
+      }
+    }
+    this.#advanced(prepared.length + 1);
+  }
+
+  /**
+   * Write a batch's records past the tail (not yet durable, not yet in force), apply it to the
+   * index, then make it durable and commit it. False, with nothing changed, when the index ran
+   * out of room (the records past the tail are then overwritten by the next write).
+   */
+  #writeBatch(prepared: Prepared[]): boolean {
     const start = this.#tail;
     let off = start;
     let prev = this.#prev;
@@ -1098,14 +1121,29 @@ export class KvStore {
       seq = (seq + 1) >>> 0;
       off += p.len;
     }
-    this.#mapping.persist(start, off - start); // fence 1: the members are durable, not yet in force
-    prev = this.#writeRecord(off, COMMIT, 0, EMPTY_KEY, null, 0, prev, seq, prepared.length);
-    this.#mapping.persist(off, COMMIT_LEN); // fence 2: the batch is committed
+    const tree = this.#tree;
+    const live = this.#live;
+    tree.mark();
+    try {
+      for (const p of prepared) {
+        const old = p.kind === PUT ? tree.set(p.k, p.off) : tree.delete(p.k);
+        if (old !== undefined) this.#live -= this.#lengthAt(old);
+        if (p.kind === PUT) this.#live += p.len;
+      }
+      this.#mapping.persist(start, off - start); // fence 1: the members are durable, not yet in force
+      prev = this.#writeRecord(off, COMMIT, 0, EMPTY_KEY, null, 0, prev, seq, prepared.length);
+      this.#mapping.persist(off, COMMIT_LEN); // fence 2: the batch is committed
+    } catch (error) {
+      tree.rollback();
+      this.#live = live;
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC' && (error as { syscall?: unknown }).syscall === undefined) return false;
+      throw error;
+    }
+    tree.commit();
     this.#tail = off + COMMIT_LEN;
     this.#prev = prev;
     this.#seq = (seq + 1) >>> 0;
-    for (const p of prepared) this.#applyAt(p.off);
-    this.#advanced(prepared.length + 1);
+    return true;
   }
 
   /** Number of keys. */
