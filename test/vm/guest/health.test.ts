@@ -439,7 +439,7 @@ describe('health: bad blocks through /sys/block/pmemN/badblocks', { skip: GUEST_
     // Still here: the EIO errors were thrown, not a SIGBUS.
   });
 
-  it('fsdax: a plain load from the bad page kills with SIGBUS; the SIGBUS-guarded copy (device-dax\'s readSafe) gives EIO', () => {
+  it('fsdax: a load through a view from the bad page kills with SIGBUS; read() and the SIGBUS-guarded copy (device-dax\'s readSafe) give EIO', () => {
     // NODE_PMEM_SAFE_READ=copy makes readSafe use the guarded copy that device-dax needs (it has no read()),
     // here against a real SIGBUS from the kernel (the DAX fault refuses a page with bad sectors).
     const script = `
@@ -448,8 +448,9 @@ describe('health: bad blocks through /sys/block/pmemN/badblocks', { skip: GUEST_
       const out = {};
       try { m.readSafe(${badOffset}, 4096); out.bad = 'no error'; } catch (e) { out.bad = e.code; out.message = e.message; }
       out.good = m.readSafe(${badOffset + 4096}, 4096).toString('base64');
+      try { m.read(${badOffset}, 16); out.read = 'no error'; } catch (e) { out.read = e.code; }
       process.stdout.write(JSON.stringify(out) + '\\n');
-      m.read(${badOffset}, 16);
+      m.bytes(${badOffset}, 16)[0];
       process.stdout.write('survived a load from the bad page\\n');
     `;
     const r = spawnSync(process.execPath, ['-e', script], {
@@ -457,11 +458,12 @@ describe('health: bad blocks through /sys/block/pmemN/badblocks', { skip: GUEST_
     });
     const first = r.stdout.split('\n')[0]!;
     assert.ok(first.startsWith('{'), `child output: ${r.stdout} ${r.stderr}`);
-    const out = JSON.parse(first) as { bad: string; message?: string; good: string };
+    const out = JSON.parse(first) as { bad: string; message?: string; good: string; read: string };
     assert.equal(out.bad, 'EIO', out.message);
+    assert.equal(out.read, 'EIO', 'read() runs under the SIGBUS guard');
     assert.match(out.message ?? '', /SIGBUS-guarded copy/);
     assert.ok(Buffer.from(out.good, 'base64').equals(content.subarray(badOffset + 4096, badOffset + 8192)));
-    assert.equal(r.signal, 'SIGBUS', `the plain load must die of SIGBUS: status ${r.status} signal ${r.signal}, ${r.stdout}`);
+    assert.equal(r.signal, 'SIGBUS', `the load through a view must die of SIGBUS: status ${r.status} signal ${r.signal}, ${r.stdout}`);
     assert.doesNotMatch(r.stdout, /survived/);
   });
 
