@@ -81,8 +81,8 @@ const F_VALUE_STRING = 2;
 const F_BATCH = 4;
 const COMMIT_LEN = REC_HEADER;
 /** A checkpoint of the index after this many records (by default), or this many bytes of log: the most a recovery replays. */
-const CHECKPOINT_RECORDS = 2048;
-const CHECKPOINT_BYTES = 1 << 20;
+const CHECKPOINT_RECORDS = 8192;
+const CHECKPOINT_BYTES = 4 << 20;
 
 /** What a key or a value can be given as. A string is stored UTF-8 encoded. */
 export type KvInput = string | ArrayBufferView | ArrayBuffer;
@@ -104,7 +104,7 @@ export interface OpenOptions {
   /** node-pmem's tier override (see node-pmem's open). */
   granularity?: 'auto' | Granularity;
   /**
-   * Checkpoint the index after this many records (default 2048; also after 1 MiB of log): the
+   * Checkpoint the index after this many records (default 8192; also after 4 MiB of log): the
    * most an open after a crash replays. Smaller: faster recovery, more flushing per write.
    */
   checkpointRecords?: number;
