@@ -35,7 +35,7 @@ import {
 } from 'abstract-level';
 import { statSync } from 'node:fs';
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
-import { MAX_SIZE, MIN_SIZE, open as openStore, KvSnapshot, type IteratorOptions, type KvIterator, type KvKey, type KvStore, type KvValue, type OpenOptions as KvOpenOptions } from '../kv/store';
+import { MAX_SIZE, MIN_SIZE, open as openStore, type IteratorOptions, type KvIterator, type KvKey, type KvSnapshot, type KvStore, type KvValue, type OpenOptions as KvOpenOptions } from '../kv/store';
 import type { Granularity } from '../types';
 
 /** The size of a store a PmemLevel creates when `options.size` is not given: 64 MiB (about 16 MiB of live records). */
