@@ -39,6 +39,19 @@ function run(cmd: string, args: string[], cwd: string): string {
 /** What `npm pack` of the checkout would ship, asked of npm itself (its `files` globs and rules). */
 const PACKED_FILES = (JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], REPO_ROOT)) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
 
+/**
+ * A package of the checkout's node_modules and, flat as npm installs them, the packages it
+ * depends on, copied into `project`'s node_modules (for an optional peer a consumer installs).
+ */
+function copyWithDependencies(name: string, project: string, seen = new Set<string>()): void {
+  if (seen.has(name)) return;
+  seen.add(name);
+  const from = path.join(REPO_ROOT, 'node_modules', name);
+  fs.cpSync(from, path.join(project, 'node_modules', name), { recursive: true });
+  const { dependencies = {} } = JSON.parse(fs.readFileSync(path.join(from, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  for (const dep of Object.keys(dependencies)) copyWithDependencies(dep, project, seen);
+}
+
 /** A copy of what the package ships, lib/binding/ replaced by this line's binary or by nothing. */
 function stage(name: string, withBinary: boolean): string {
   const dir = path.join(DIR, name);
@@ -56,6 +69,8 @@ function stage(name: string, withBinary: boolean): string {
 
 describe('the packed package, installed with --ignore-scripts, on a machine without a compiler', () => {
   let project = '';
+  /** require('node-pmem/level') before abstract-level was installed: its code and message. */
+  let withoutPeer = { status: null as number | null, out: '' };
   before(() => {
     const staged = stage('stage', true);
     const tarball = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', DIR], staged).trim().split('\n').pop()!;
@@ -67,6 +82,17 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     for (const types of ['@types/node', 'undici-types']) {
       fs.cpSync(path.join(REPO_ROOT, 'node_modules', types), path.join(project, 'node_modules', types), { recursive: true });
     }
+    // node-pmem/level needs abstract-level, an optional peer dependency, which npm does not
+    // install by itself: first what loading it says without, then as a user who installed it.
+    assert.equal(fs.existsSync(path.join(project, 'node_modules', 'abstract-level')), false, 'npm installed no optional peer');
+    withoutPeer = bare(['-e', `try { require('node-pmem/level'); } catch (e) { console.log(e.code); console.log(e.message); process.exit(3); }`], project);
+    copyWithDependencies('abstract-level', project);
+  });
+
+  it('without abstract-level installed, node-pmem/level says to install it (ERR_PMEM_PEER_DEPENDENCY)', () => {
+    assert.equal(withoutPeer.status, 3, withoutPeer.out);
+    assert.match(withoutPeer.out, /^ERR_PMEM_PEER_DEPENDENCY$/m);
+    assert.match(withoutPeer.out, /npm install abstract-level@3/);
   });
 
   it(`the tarball carries this line's binary (lib/binding/${TAG}) and no build directory`, () => {
@@ -75,27 +101,41 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     assert.ok(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled');
   });
 
-  it('require() works and maps a file; node-pmem/kv stores and reads back', () => {
+  it('require() works and maps a file; node-pmem/kv and node-pmem/level store and read back', () => {
     const f = path.join(DIR, 'cjs.bin');
     const store = path.join(DIR, 'cjs.kv');
+    const level = path.join(DIR, 'cjs.level');
     const r = bare(['-e', `const p = require('node-pmem'); const m = p.open(${JSON.stringify(f)}, { create: true, size: 4096 });
       m.write(0, 'cjs', { persist: true }); console.log(m.read(0, 3).toString(), m.granularity); m.close();
       const kv = require('node-pmem/kv'); const db = kv.open(${JSON.stringify(store)}, { create: true, size: kv.MIN_SIZE });
-      db.put('k', 'kv'); db.close(); const again = kv.open(${JSON.stringify(store)}); console.log(again.get('k'), again.count); again.close();`], project);
+      db.put('k', 'kv'); db.close(); const again = kv.open(${JSON.stringify(store)}); console.log(again.get('k'), again.count); again.close();
+      const { PmemLevel } = require('node-pmem/level');
+      (async () => {
+        const ldb = new PmemLevel(${JSON.stringify(level)}, { size: kv.MIN_SIZE, valueEncoding: 'json' });
+        await ldb.put('k', { via: 'level' }); await ldb.close(); await ldb.open();
+        console.log(JSON.stringify(await ldb.get('k')), ldb.supports.permanence); await ldb.close();
+      })();`], project);
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^cjs page$/m);
     assert.match(r.stdout, /^kv 1$/m);
+    assert.match(r.stdout, /^\{"via":"level"\} true$/m);
   });
 
-  it('import works, node-pmem/testing and node-pmem/kv too', () => {
+  it('import works, node-pmem/testing, node-pmem/kv and node-pmem/level too', () => {
+    const level = path.join(DIR, 'esm.level');
     const r = bare(['--input-type=module', '-e', `import { open, cpuInfo } from 'node-pmem'; import { createSimulatedMapping } from 'node-pmem/testing';
       import { open as openStore, KvStore, MAX_KEY_BYTES } from 'node-pmem/kv';
+      import { PmemLevel, DEFAULT_SIZE } from 'node-pmem/level';
       console.log(typeof open, typeof createSimulatedMapping, cpuInfo().arch);
       const db = KvStore.fromMapping(createSimulatedMapping({ size: 262144 }), { create: true });
-      db.put('k', 'esm'); console.log(typeof openStore, db.get('k'), MAX_KEY_BYTES);`], project);
+      db.put('k', 'esm'); console.log(typeof openStore, db.get('k'), MAX_KEY_BYTES);
+      const ldb = new PmemLevel(${JSON.stringify(level)}, { size: 262144 });
+      await ldb.batch([{ type: 'put', key: 'b', value: '2' }, { type: 'put', key: 'a', value: '1' }]);
+      console.log(JSON.stringify(await ldb.iterator().all()), DEFAULT_SIZE); await ldb.close();`], project);
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^function function x86_64|^function function \w+/m);
     assert.match(r.stdout, /^function esm 1024$/m);
+    assert.match(r.stdout, /^\[\["a","1"\],\["b","2"\]\] 67108864$/m);
   });
 
   it('the node-pmem command runs (info)', () => {
@@ -148,6 +188,7 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
       const source = `import { open, type Mapping } from 'node-pmem';
 import { crashTest, type CrashTestResult } from 'node-pmem/testing';
 import { open as openStore, KvStore, MAX_KEY_BYTES, type KvStats, type KvValue, type OpenOptions } from 'node-pmem/kv';
+import { PmemLevel, DEFAULT_SIZE, type PmemLevelOptions } from 'node-pmem/level';
 const m: Mapping = open('/tmp/x', { create: true, size: 4096 });
 export const tier: 'byte' | 'cacheline' | 'page' = m.granularity;
 export const data: Buffer = m.read(0, 2);
@@ -167,6 +208,17 @@ export const over: KvStore = KvStore.fromMapping(m, { create: true });
 db.put(1, 'v');
 // @ts-expect-error an op type that does not exist
 db.batch([{ type: 'zap', key: 'k' }]);
+const levelOptions: PmemLevelOptions<string, Buffer> = { size: DEFAULT_SIZE, granularity: 'cacheline', valueEncoding: 'buffer' };
+const ldb = new PmemLevel<string, Buffer>('/tmp/x.level', levelOptions);
+export const got: Promise<Buffer | undefined> = ldb.get('k');
+export const entries: Promise<[string, Buffer][]> = ldb.iterator({ gte: 'a', limit: 10 }).all();
+export const sub = ldb.sublevel<string, { n: number }>('s', { valueEncoding: 'json' });
+// @ts-expect-error the location is a string
+new PmemLevel(42);
+// @ts-expect-error size is a number of bytes
+new PmemLevel('/tmp/y.level', { size: '64M' });
+// @ts-expect-error values of this database are Buffers
+ldb.put('k', 42);
 `;
       for (const file of files) fs.writeFileSync(path.join(dir, file), source);
       fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({

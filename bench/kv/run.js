@@ -5,7 +5,10 @@
  * durable small writes (16-byte keys, 100-byte values), reads, a 50/50 mix, all in the same tmpfs
  * directory in the same run, reported as ops/s and as ratios. node-pmem runs at its honest tier on
  * that file (page: every put is an msync) and, separately labelled, at the forced cacheline tier
- * that real persistent memory gives (the same code; only what persist() does changes). Then the
+ * that real persistent memory gives (the same code; only what persist() does changes). The same
+ * store also runs through node-pmem/level (PmemLevel, abstract-level 3) beside classic-level and
+ * memory-level, the same API and the same calls for all three (await put(k, v, { sync: true }),
+ * getSync): what the abstract-level layer costs, and PmemLevel against the two levels. Then the
  * time to open a store and serve its first get, at 1 M keys (100-byte values) and 10 M keys
  * (8-byte values), against lmdb-js, with the heap the open adds, and a scan of 10 % of the keys
  * in key order against lmdb-js's getRange.
@@ -28,7 +31,7 @@ const { createRequire } = require('node:module');
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEPS = path.join(__dirname, '.deps');
-const COMPETITORS = { lmdb: '^3.5.0', 'better-sqlite3': '^12.0.0', 'classic-level': '^3.0.0' };
+const COMPETITORS = { lmdb: '^3.5.0', 'better-sqlite3': '^12.0.0', 'classic-level': '^3.0.0', 'memory-level': '^3.0.0' };
 
 const args = parseArgs(process.argv.slice(2));
 const SMOKE = args.smoke === true;
@@ -107,14 +110,17 @@ function loadCompetitors() {
 // -------------------------------------------------------------------------------------------------
 // Engines: each opens in a fresh directory and offers put (durable on return), get (a Buffer), close.
 
+/** Bytes of a store for n keys and the mixed overwrites: a quarter of a store is its live log (see examples/kv/README.md). */
+function storeSize(n) {
+  return Math.max(64 << 20, Math.ceil((n * 2 + MIXED) * 160 * 4.4));
+}
+
 function pmemEngine(label, granularity) {
   const kv = require('node-pmem/kv');
   return {
     name: label,
     open(dir, n) {
-      // A quarter of a store is its live log (see examples/kv/README.md).
-      const size = Math.max(64 << 20, Math.ceil((n * 2 + MIXED) * 160 * 4.4));
-      const store = kv.open(path.join(dir, 'store.kv'), { create: true, size, granularity });
+      const store = kv.open(path.join(dir, 'store.kv'), { create: true, size: storeSize(n), granularity });
       return {
         tier: store.stats().granularity,
         put: (k, v) => store.put(k, v),
@@ -150,12 +156,13 @@ function sqliteEngine(Database) {
   };
 }
 
-function levelEngine({ ClassicLevel }) {
+/** An abstract-level database, driven the same way whichever it is: await put(k, v, { sync: true }), getSync. */
+function abstractLevelEngine(name, make) {
   return {
-    name: 'classic-level (sync: true)',
+    name,
     async: true,
-    async open(dir) {
-      const db = new ClassicLevel(path.join(dir, 'level'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    async open(dir, n) {
+      const db = make(dir, n);
       await db.open();
       return {
         putAsync: (k, v) => db.put(k, v, { sync: true }),
@@ -164,6 +171,21 @@ function levelEngine({ ClassicLevel }) {
       };
     },
   };
+}
+
+function levelEngine({ ClassicLevel }) {
+  return abstractLevelEngine('classic-level (sync: true)', (dir) => new ClassicLevel(path.join(dir, 'level'), { keyEncoding: 'utf8', valueEncoding: 'buffer' }));
+}
+
+function memoryLevelEngine({ MemoryLevel }) {
+  // Nothing is durable here: sync is accepted and means nothing. The row shows the cost of the abstract-level layer alone.
+  return abstractLevelEngine('memory-level (in memory, not durable)', () => new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'buffer' }));
+}
+
+/** node-pmem/level over the same store as pmemEngine: every put is durable when it resolves (sync: true changes nothing). */
+function pmemLevelEngine(label, granularity) {
+  const { PmemLevel } = require('node-pmem/level');
+  return abstractLevelEngine(label, (dir, n) => new PmemLevel(path.join(dir, 'store.kv'), { size: storeSize(n), granularity, keyEncoding: 'utf8', valueEncoding: 'buffer' }));
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -346,7 +368,9 @@ async function main() {
   const engines = [pmemEngine('node-pmem kv, honest tier', undefined), pmemEngine('node-pmem kv, forced cacheline', 'cacheline')];
   if (found.lmdb) engines.push(lmdbEngine(found.lmdb));
   if (found['better-sqlite3']) engines.push(sqliteEngine(found['better-sqlite3']));
+  engines.push(pmemLevelEngine('node-pmem level (PmemLevel), honest tier', undefined), pmemLevelEngine('node-pmem level (PmemLevel), forced cacheline', 'cacheline'));
   if (found['classic-level']) engines.push(levelEngine(found['classic-level']));
+  if (found['memory-level']) engines.push(memoryLevelEngine(found['memory-level']));
 
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const load0 = os.loadavg();
@@ -407,6 +431,22 @@ async function main() {
     console.log(
       `  vs ${name}: cacheline ${ratio(cl?.put, r.put)} · ${ratio(cl?.get, r.get)} · ${ratio(cl?.mixed, r.mixed)}; ` +
         `honest ${ratio(honest?.put, r.put)} · ${ratio(honest?.get, r.get)} · ${ratio(honest?.mixed, r.mixed)}`,
+    );
+  }
+  const levelCl = med.get('node-pmem level (PmemLevel), forced cacheline');
+  const levelHonest = med.get('node-pmem level (PmemLevel), honest tier');
+  console.log('');
+  console.log('node-pmem through PmemLevel (forced cacheline / honest tier), puts · gets · mixed:');
+  console.log(
+    `  vs node-pmem kv directly: cacheline ${ratio(levelCl?.put, cl?.put)} · ${ratio(levelCl?.get, cl?.get)} · ${ratio(levelCl?.mixed, cl?.mixed)}; ` +
+      `honest ${ratio(levelHonest?.put, honest?.put)} · ${ratio(levelHonest?.get, honest?.get)} · ${ratio(levelHonest?.mixed, honest?.mixed)}`,
+  );
+  for (const name of ['classic-level (sync: true)', 'memory-level (in memory, not durable)']) {
+    const r = med.get(name);
+    if (!r) continue;
+    console.log(
+      `  vs ${name}: cacheline ${ratio(levelCl?.put, r.put)} · ${ratio(levelCl?.get, r.get)} · ${ratio(levelCl?.mixed, r.mixed)}; ` +
+        `honest ${ratio(levelHonest?.put, r.put)} · ${ratio(levelHonest?.get, r.get)} · ${ratio(levelHonest?.mixed, r.mixed)}`,
     );
   }
   if (cl && lm && SMOKE) {
