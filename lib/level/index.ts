@@ -298,8 +298,8 @@ export class PmemLevel<KDefault = string, VDefault = string> extends AbstractLev
 }
 
 /**
- * Deletes `keys` in batches, halving a batch the index has no room for (a batch reserves the
- * index's worst case per op) down to single deletes, which always fit: a store keeps room for one.
+ * Deletes `keys` in batches, halving a batch the index has no room for (an atomic batch needs its
+ * copies of index nodes all at once) down to single deletes, which always fit: a store keeps room for one.
  */
 function deleteAll(store: KvStore, keys: KvKey[]): void {
   let chunk = keys.length;
