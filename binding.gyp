@@ -20,7 +20,8 @@
       ],
       "include_dirs": ["native"],
       "defines": ["NODE_PMEM_ARCH=<(target_arch)"],
-      "cflags_cc": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2", "-fexceptions", "-fasynchronous-unwind-tables"],
       "conditions": [
         ["target_arch=='x64'", { "sources": ["native/arch/x86_64/cpu.cc"] }],
         ["target_arch!='x64'", { "sources": ["native/arch/generic/cpu.cc"] }]

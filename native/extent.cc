@@ -66,10 +66,6 @@ int64_t MappingCore::Coalesce(double* raw, size_t count) const {
   return static_cast<int64_t>(MergePass<true>(pairs, count, unit, limit, [](uint64_t, uint64_t) {}).merged);
 }
 
-int64_t MappingCore::PersistExtents(double* raw, size_t count) {
-  return Guard([&] { return PersistExtentsUnguarded(raw, count); });
-}
-
 int64_t MappingCore::PersistExtentsUnguarded(double* raw, size_t count) {
   Pair* pairs = reinterpret_cast<Pair*>(raw);
   const uint64_t unit = flush_unit_;

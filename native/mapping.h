@@ -48,14 +48,27 @@ class MappingCore {
   // Hot paths: return 0 or -errno, or kStatusTruncated (status.h). Callers have checked bounds
   // (see InRange). Every access they make to the mapping runs under the SIGBUS guard
   // (sigbus_guard.h), so a page gone under it is an error, not the end of the process.
-  int Flush(uint64_t off, uint64_t len);
+  // Inline, so the guard's try lands in the caller's frame and costs no call level of its own.
+  int Flush(uint64_t off, uint64_t len) { return Guard([&] { return flush_(this, off, len); }); }
   int Drain();
-  int Persist(uint64_t off, uint64_t len);
-  int Copy(uint64_t off, const char* src, uint64_t len);
-  int CopyPersist(uint64_t off, const char* src, uint64_t len);
-  int Fill(uint64_t off, uint64_t len, int byte);
-  int FillPersist(uint64_t off, uint64_t len, int byte);
-  int Read(uint64_t off, uint64_t len, char* dst);
+  int Persist(uint64_t off, uint64_t len) { return Guard([&] { return FlushAndDrain(off, len); }); }
+  int Copy(uint64_t off, const char* src, uint64_t len) {
+    return len == 0 ? 0 : Guard([&] { return CopyUnguarded(off, src, len); });
+  }
+  // Like libpmem's memcpy_persist: temporal stores (then flush) for small copies and the unaligned
+  // head and tail, non-temporal stores for the 64-byte aligned middle, one fence at the end.
+  int CopyPersist(uint64_t off, const char* src, uint64_t len) {
+    return len == 0 ? 0 : Guard([&] { return CopyPersistUnguarded(off, src, len); });
+  }
+  int Fill(uint64_t off, uint64_t len, int byte) {
+    return len == 0 ? 0 : Guard([&] { return FillUnguarded(off, len, byte); });
+  }
+  int FillPersist(uint64_t off, uint64_t len, int byte) {
+    return len == 0 ? 0 : Guard([&] { return FillPersistUnguarded(off, len, byte); });
+  }
+  int Read(uint64_t off, uint64_t len, char* dst) {
+    return len == 0 ? 0 : Guard([&] { return ReadUnguarded(off, len, dst); });
+  }
   // Copy out without dying on poisoned media (see safe_read.h): 0 or -errno (EIO).
   int ReadSafe(uint64_t off, uint64_t len, char* dst);
   // Align to flush_unit, sort and merge (offset, length) pairs in place; returns the merged count
@@ -64,7 +77,9 @@ class MappingCore {
   // Flush every range the pairs cover, merged to flush_unit, and fence once. Returns the number
   // of merged runs, and stores (runs, bytes covered) in the first pair, or -errno. The pairs are
   // not otherwise specified afterwards (sorted, merged or as they were), but -EINVAL changes nothing.
-  int64_t PersistExtents(double* pairs, size_t count);
+  int64_t PersistExtents(double* pairs, size_t count) {
+    return Guard([&] { return PersistExtentsUnguarded(pairs, count); });
+  }
 
   bool InRange(uint64_t off, uint64_t len) const { return off <= length_ && len <= length_ - off; }
 
@@ -82,17 +97,22 @@ class MappingCore {
   void Unmap();                 // releases immediately (waits for an off-thread flush in progress)
   std::mutex& work_mutex() { return work_mutex_; }
 
-  static int MsyncRange(MappingCore* m, uint64_t off, uint64_t len);
+  PMEM_GUARDED_BODY static int MsyncRange(MappingCore* m, uint64_t off, uint64_t len);
 
  private:
   friend bool MapSource(Source* src, const MapOptions& opts, std::shared_ptr<MappingCore>* out, Failure* f);
   MappingCore() = default;
 
-  // Unguarded bodies: the guarded entry points run them, and they call each other, inside one guard.
-  int FlushAndDrain(uint64_t off, uint64_t len);
-  int CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len);
-  int FillPersistUnguarded(uint64_t off, uint64_t len, int byte);
-  int64_t PersistExtentsUnguarded(double* pairs, size_t count);
+  // Unguarded bodies: the guarded entry points run them, and they call each other, inside one
+  // guard. Every access to the mapping is in one of them (or in a flush_ target), never inline in
+  // an entry point: the rule in sigbus_guard.h.
+  PMEM_GUARDED_BODY int FlushAndDrain(uint64_t off, uint64_t len);
+  PMEM_GUARDED_BODY int CopyUnguarded(uint64_t off, const char* src, uint64_t len);
+  PMEM_GUARDED_BODY int CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len);
+  PMEM_GUARDED_BODY int FillUnguarded(uint64_t off, uint64_t len, int byte);
+  PMEM_GUARDED_BODY int FillPersistUnguarded(uint64_t off, uint64_t len, int byte);
+  PMEM_GUARDED_BODY int ReadUnguarded(uint64_t off, uint64_t len, char* dst);
+  PMEM_GUARDED_BODY int64_t PersistExtentsUnguarded(double* pairs, size_t count);
   // body() under the SIGBUS guard, a SIGBUS reported as SigbusStatus().
   template <typename Body>
   auto Guard(const Body& body) -> decltype(body()) {

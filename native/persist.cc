@@ -25,7 +25,7 @@ void TouchLast(const MappingCore* m, uint64_t off, uint64_t len) {
 
 // clwb/clflushopt/clflush fault on a page that is gone on hardware, but an emulator may run them
 // without a page walk (QEMU's TCG does): the load of the last byte makes the truncation seen there too.
-int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
+PMEM_GUARDED_BODY int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
   if (len == 0) return 0;
   TouchLast(m, off, len);
   Ops().flush(m->addr() + off, len);
@@ -33,7 +33,7 @@ int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
 }
 
 // Byte tier: the caches are persistent, the fence alone persists.
-int FlushNothing(MappingCore* m, uint64_t off, uint64_t len) {
+PMEM_GUARDED_BODY int FlushNothing(MappingCore* m, uint64_t off, uint64_t len) {
   TouchLast(m, off, len);
   return 0;
 }
@@ -74,43 +74,19 @@ int MappingCore::FlushAndDrain(uint64_t off, uint64_t len) {
   return Drain();
 }
 
-int MappingCore::Flush(uint64_t off, uint64_t len) {
-  return Guard([&] { return flush_(this, off, len); });
+int MappingCore::CopyUnguarded(uint64_t off, const char* src, uint64_t len) {
+  memmove(addr_ + off, src, len);  // src may be a view of this mapping
+  return 0;
 }
 
-int MappingCore::Persist(uint64_t off, uint64_t len) {
-  return Guard([&] { return FlushAndDrain(off, len); });
+int MappingCore::FillUnguarded(uint64_t off, uint64_t len, int byte) {
+  memset(addr_ + off, byte, len);
+  return 0;
 }
 
-int MappingCore::Copy(uint64_t off, const char* src, uint64_t len) {
-  if (len == 0) return 0;
-  return Guard([&] {
-    memmove(addr_ + off, src, len);  // src may be a view of this mapping
-    return 0;
-  });
-}
-
-int MappingCore::Fill(uint64_t off, uint64_t len, int byte) {
-  if (len == 0) return 0;
-  return Guard([&] {
-    memset(addr_ + off, byte, len);
-    return 0;
-  });
-}
-
-int MappingCore::Read(uint64_t off, uint64_t len, char* dst) {
-  if (len == 0) return 0;
-  return Guard([&] {
-    memmove(dst, addr_ + off, len);  // dst may be a view of this mapping
-    return 0;
-  });
-}
-
-// Like libpmem's memcpy_persist: temporal stores (then flush) for small copies and the unaligned
-// head and tail, non-temporal stores for the 64-byte aligned middle, one fence at the end.
-int MappingCore::CopyPersist(uint64_t off, const char* src, uint64_t len) {
-  if (len == 0) return 0;
-  return Guard([&] { return CopyPersistUnguarded(off, src, len); });
+int MappingCore::ReadUnguarded(uint64_t off, uint64_t len, char* dst) {
+  memmove(dst, addr_ + off, len);  // dst may be a view of this mapping
+  return 0;
 }
 
 int MappingCore::CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len) {
@@ -136,11 +112,6 @@ int MappingCore::CopyPersistUnguarded(uint64_t off, const char* src, uint64_t le
   }
   ops.fence();
   return 0;
-}
-
-int MappingCore::FillPersist(uint64_t off, uint64_t len, int byte) {
-  if (len == 0) return 0;
-  return Guard([&] { return FillPersistUnguarded(off, len, byte); });
 }
 
 int MappingCore::FillPersistUnguarded(uint64_t off, uint64_t len, int byte) {

@@ -2,29 +2,37 @@
 // mapped page that no longer exists (the file was truncated under the mapping, a hole on a full
 // file system) or that the hardware reports poisoned (a machine check) raises SIGBUS, whose default
 // action kills the process. node-pmem's own native calls make their accesses to the mapping
-// inside Guarded(): the process-wide handler jumps back out of the faulting access and Guarded()
-// returns kSigbus. A SIGBUS anywhere else (a store through a JS view) goes to whatever handled
-// SIGBUS before node-pmem; by default that kills the process, as if node-pmem had no handler.
+// inside Guarded(): the process-wide handler throws SigbusFault out of the faulting access, the
+// unwinder carries it through the signal frame to Guarded()'s catch, and Guarded() returns kSigbus.
+// A SIGBUS anywhere else (a store through a JS view) goes to whatever handled SIGBUS before
+// node-pmem; by default that kills the process, as if node-pmem had no handler.
 //
-// Every hot call runs under it, so arming it is kept to a few stores: __builtin_setjmp saves the
-// frame and stack pointers and the resume address only (sigsetjmp saves and mangles every
-// callee-saved register, and with savemask 1 adds a sigprocmask system call); the handler is
-// SA_NODEFER, so SIGBUS is never blocked in it and jumping out leaves no signal mask to restore;
-// and the innermost frame is a thread-local in the initial-exec model, one access relative to the
-// thread pointer with no __tls_get_addr call, which the handler also reads without allocating.
+// Every hot call runs under it, so the guard is a zero-cost exception region: entering it is one
+// increment of a thread-local counter (the initial-exec TLS model: one instruction relative to the
+// thread pointer, no __tls_get_addr call), nothing is saved per call, and the catch costs nothing
+// until a fault. A setjmp-style guard instead had to spill every callee-saved register per call.
+//
+// The rule that makes it sound: the frame that holds the try (Guarded() inlined into its caller)
+// makes no access to the mapping itself, only calls. An access that faults sits in a callee marked
+// PMEM_GUARDED_BODY (never inlined, no destructors, so it has unwind tables but no cleanups to
+// run and no exception table of its own) or in libc's memmove/memset; the unwinder walks those by
+// their unwind tables, whose rows are exact at every instruction (asynchronous unwind tables, the
+// default on x86-64 and aarch64 Linux), through the signal frame the kernel pushed (glibc gives
+// its signal trampoline unwind info), to the call in Guarded()'s try. An access inlined into the
+// frame with the try would be an address its exception table does not cover: std::terminate.
 #pragma once
 #include <limits.h>
 #include <stdint.h>
+
+#include <atomic>
 
 namespace pmem {
 
 // What Guarded() returns when its body took a SIGBUS. No -errno is that low, and no count.
 constexpr int kSigbus = INT_MIN;
 
-struct SigbusFrame {
-  void* jump[5];  // __builtin_setjmp's buffer
-  SigbusFrame* outer;
-};
+// What the handler throws; only Guarded() catches it.
+struct SigbusFault {};
 
 #if defined(__GLIBC__)
 // glibc keeps static TLS room for dlopen()ed objects in the initial-exec model; musl refuses such
@@ -34,30 +42,32 @@ struct SigbusFrame {
 #define PMEM_GUARD_TLS_MODEL
 #endif
 
-// This thread's innermost guarded access, null outside one. Only Guarded() sets it. __thread, not
+// A function whose accesses to the mapping run under a guard entered by its caller: see the rule above.
+#define PMEM_GUARDED_BODY [[gnu::noinline]]
+
+// How many guards this thread is inside; the handler throws only when it is not 0. __thread, not
 // thread_local: it cannot have a dynamic initialiser, so other files access it without a TLS wrapper
 // call (C++17, which Node 22's headers are built with, has no constinit to say so).
-extern __thread SigbusFrame* sigbus_frame PMEM_GUARD_TLS_MODEL;
+extern __thread unsigned sigbus_depth PMEM_GUARD_TLS_MODEL;
 
 // Installs the process-wide handler, once; 0, or the -errno of sigaction (every later call
 // returns the first outcome). Called before the first mapping exists.
 int InstallSigbusHandler();
 
-// body() with a SIGBUS in it turned into kSigbus. The jump out skips the rest of body, so body must
-// hold no lock and own nothing with a destructor at any access that can fault. Guards nest.
+// body() with a SIGBUS in it turned into kSigbus. body() only calls PMEM_GUARDED_BODY functions,
+// libc's memmove/memset or function pointers to PMEM_GUARDED_BODY functions. Guards nest.
 template <typename Body>
-[[gnu::noinline]] auto Guarded(const Body& body) -> decltype(body()) {
-  SigbusFrame frame;
-  frame.outer = sigbus_frame;
-  if (__builtin_setjmp(frame.jump) != 0) {
-    sigbus_frame = frame.outer;
-    return kSigbus;
+inline auto Guarded(const Body& body) -> decltype(body()) {
+  decltype(body()) rc;
+  sigbus_depth++;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the count is up before any access
+  try {
+    rc = body();
+  } catch (const SigbusFault&) {
+    rc = kSigbus;
   }
-  sigbus_frame = &frame;
-  asm volatile("" ::: "memory");  // keep body's accesses between the two stores
-  auto rc = body();
-  asm volatile("" ::: "memory");
-  sigbus_frame = frame.outer;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  sigbus_depth--;
   return rc;
 }
 

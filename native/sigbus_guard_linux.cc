@@ -6,15 +6,15 @@
 
 namespace pmem {
 
-__thread SigbusFrame* sigbus_frame PMEM_GUARD_TLS_MODEL = nullptr;
+__thread unsigned sigbus_depth PMEM_GUARD_TLS_MODEL = 0;
 
 namespace {
 
 struct sigaction previous_action;
 
 void OnSigbus(int sig, siginfo_t* info, void* context) {
-  SigbusFrame* frame = sigbus_frame;
-  if (frame != nullptr) __builtin_longjmp(frame->jump, 1);
+  // SA_NODEFER: leaving by the throw, not by sigreturn, leaves no blocked SIGBUS behind.
+  if (sigbus_depth != 0) throw SigbusFault();
   // Not a guarded access: hand the signal to whoever had it before. With the default action,
   // restoring it and returning re-executes the faulting access, which then kills the process as usual.
   if (previous_action.sa_flags & SA_SIGINFO) {

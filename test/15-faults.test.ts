@@ -20,6 +20,7 @@ import {
   FIXTURES,
   Mapping,
   PAGE,
+  REPO_ROOT,
   SHM,
   freshPath,
   negErrno,
@@ -197,4 +198,66 @@ describe('any other SIGBUS is EIO: holes of a sparse file on a full tmpfs', () =
       assert.equal(fs.readdirSync(mountPoint).length, 0, 'the tmpfs was mounted in the child only');
     });
   }
+});
+
+/**
+ * sigbus_guard.h's rule, checked on the built addon: the handler throws out of the faulting
+ * access, and the unwinder only passes through a frame it finds no exception table for. A
+ * guarded body with one (a destructor added to it, or the body inlined into a frame with a try)
+ * would turn a truncation into std::terminate, on whichever path the tests above do not take.
+ */
+describe('the guard is an exception region the unwinder can cross', () => {
+  const addon = path.join(REPO_ROOT, 'build', 'Release', 'pmem.node');
+  const tools = ['readelf', 'nm'].filter((tool) => spawnSync(tool, ['--version']).status !== 0);
+  const skip = !fs.existsSync(addon)
+    ? `no ${addon} (a prebuilt binary is in use)`
+    : tools.length > 0
+      ? `${tools.join(' and ')} missing (binutils)`
+      : false;
+
+  /** The functions the sources mark PMEM_GUARDED_BODY, by name. */
+  function guardedBodies(): string[] {
+    const names = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const file = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(file);
+        else if (/\.(h|cc)$/.test(entry.name)) {
+          for (const m of fs.readFileSync(file, 'utf8').matchAll(/^[ \t]*(?:__attribute__\(\([^\n]*?\)\)\s+)?PMEM_GUARDED_BODY\b([^(;{]*)\(/gm)) {
+            names.add(/(\w+)\s*$/.exec(m[1]!)![1]!);
+          }
+        }
+      }
+    };
+    walk(path.join(REPO_ROOT, 'native'));
+    return [...names].sort();
+  }
+
+  /** Start addresses of the functions whose unwind entry points to an exception table (LSDA). */
+  function withExceptionTables(): Set<bigint> {
+    const starts = new Set<bigint>();
+    let fde: bigint | null = null;
+    for (const line of execFileSync('readelf', ['--debug-dump=frames', addon], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')) {
+      const header = / FDE cie=\w+ pc=([0-9a-f]+)\.\./.exec(line);
+      if (header) fde = BigInt(`0x${header[1]}`);
+      else if (fde !== null && /^\s+Augmentation data:\s+[0-9a-f]/.test(line)) starts.add(fde);
+    }
+    return starts;
+  }
+
+  it('no guarded body has an exception table of its own', { skip }, () => {
+    const bodies = guardedBodies();
+    assert.ok(bodies.includes('CopyPersistUnguarded') && bodies.includes('FlushLines'), `marked bodies found: ${bodies.join(', ')}`);
+    const tables = withExceptionTables();
+    assert.ok(tables.size > 0, 'the try frames have exception tables: the parse sees them');
+    const symbols = execFileSync('nm', ['--defined-only', '--demangle', addon], { encoding: 'utf8', maxBuffer: 64 << 20 })
+      .split('\n')
+      .map((line) => /^([0-9a-f]+) [tTwW] (.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null);
+    for (const name of bodies) {
+      const own = symbols.filter(([, , sym]) => new RegExp(`(^|::)${name}(<[^(]*>)?\\(`).test(sym!));
+      assert.ok(own.length > 0, `${name} is marked PMEM_GUARDED_BODY but has no symbol of its own (inlined?)`);
+      for (const [, address, sym] of own) assert.ok(!tables.has(BigInt(`0x${address}`)), `${sym} has an exception table`);
+    }
+  });
 });

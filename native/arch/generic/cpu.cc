@@ -3,12 +3,13 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "sigbus_guard.h"
 
 namespace pmem {
 namespace {
 void FenceFull() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
-void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
-void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
+PMEM_GUARDED_BODY void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
+PMEM_GUARDED_BODY void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
 }  // namespace
 
 const CpuFeatures& Cpu() {

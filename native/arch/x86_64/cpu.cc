@@ -39,11 +39,11 @@ CpuFeatures Detect() {
 }
 
 void FenceSfence() { x86::Sfence(); }
-void FlushClwb(const void* a, size_t n) { x86::FlushClwb(a, n); }
-void FlushClflushopt(const void* a, size_t n) { x86::FlushClflushopt(a, n); }
-void FlushClflush(const void* a, size_t n) { x86::FlushClflush(a, n); }
-void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
-void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
+PMEM_GUARDED_BODY void FlushClwb(const void* a, size_t n) { x86::FlushClwb(a, n); }
+PMEM_GUARDED_BODY void FlushClflushopt(const void* a, size_t n) { x86::FlushClflushopt(a, n); }
+PMEM_GUARDED_BODY void FlushClflush(const void* a, size_t n) { x86::FlushClflush(a, n); }
+PMEM_GUARDED_BODY void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
+PMEM_GUARDED_BODY void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
 
 FlushOps Choose(const CpuFeatures& f) {
   FlushOps ops{nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false};

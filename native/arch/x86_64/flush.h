@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "sigbus_guard.h"
 
 namespace pmem::x86 {
 
@@ -33,7 +34,7 @@ inline void FlushClflush(const void* addr, size_t len) {
 
 inline void Sfence() { asm volatile("sfence" ::: "memory"); }
 
-inline void NtCopySse2(void* dst, const void* src, size_t len) {
+PMEM_GUARDED_BODY inline void NtCopySse2(void* dst, const void* src, size_t len) {
   auto* d = static_cast<__m128i*>(dst);
   auto* s = static_cast<const __m128i*>(src);
   for (size_t i = 0; i < len / 16; i += 4) {
@@ -46,13 +47,13 @@ inline void NtCopySse2(void* dst, const void* src, size_t len) {
   }
 }
 
-inline void NtFillSse2(void* dst, int byte, size_t len) {
+PMEM_GUARDED_BODY inline void NtFillSse2(void* dst, int byte, size_t len) {
   auto* d = static_cast<__m128i*>(dst);
   __m128i v = _mm_set1_epi8(static_cast<char>(byte));
   for (size_t i = 0; i < len / 16; i++) _mm_stream_si128(d + i, v);
 }
 
-__attribute__((target("avx2"))) inline void NtCopyAvx2(void* dst, const void* src, size_t len) {
+__attribute__((target("avx2"))) PMEM_GUARDED_BODY inline void NtCopyAvx2(void* dst, const void* src, size_t len) {
   auto* d = static_cast<__m256i*>(dst);
   auto* s = static_cast<const __m256i*>(src);
   for (size_t i = 0; i < len / 32; i += 2) {
@@ -62,19 +63,19 @@ __attribute__((target("avx2"))) inline void NtCopyAvx2(void* dst, const void* sr
   }
 }
 
-__attribute__((target("avx2"))) inline void NtFillAvx2(void* dst, int byte, size_t len) {
+__attribute__((target("avx2"))) PMEM_GUARDED_BODY inline void NtFillAvx2(void* dst, int byte, size_t len) {
   auto* d = static_cast<__m256i*>(dst);
   __m256i v = _mm256_set1_epi8(static_cast<char>(byte));
   for (size_t i = 0; i < len / 32; i++) _mm256_stream_si256(d + i, v);
 }
 
-__attribute__((target("avx512f"))) inline void NtCopyAvx512(void* dst, const void* src, size_t len) {
+__attribute__((target("avx512f"))) PMEM_GUARDED_BODY inline void NtCopyAvx512(void* dst, const void* src, size_t len) {
   auto* d = static_cast<__m512i*>(dst);
   auto* s = static_cast<const __m512i*>(src);
   for (size_t i = 0; i < len / 64; i++) _mm512_stream_si512(d + i, _mm512_loadu_si512(s + i));
 }
 
-__attribute__((target("avx512f"))) inline void NtFillAvx512(void* dst, int byte, size_t len) {
+__attribute__((target("avx512f"))) PMEM_GUARDED_BODY inline void NtFillAvx512(void* dst, int byte, size_t len) {
   auto* d = static_cast<__m512i*>(dst);
   __m512i v = _mm512_set1_epi8(static_cast<char>(byte));
   for (size_t i = 0; i < len / 64; i++) _mm512_stream_si512(d + i, v);
