@@ -76,6 +76,12 @@ export interface MappingBackend {
    * clears them); -EINVAL leaves them unchanged, other errors leave them covering the same ranges.
    */
   persistExtents(extents: Float64Array, count: number): number;
+  /**
+   * persistExtents of the first `count` pairs of `ranges` (each within the mapping's exact length),
+   * copied first into `scratch` (room for at least `count` pairs), where the result is left instead;
+   * `ranges` is never changed. -EINVAL when a pair is invalid, before anything is flushed.
+   */
+  persistRanges(ranges: Float64Array, count: number, scratch: Float64Array): number;
   /** Sort and coalesce in place without flushing (used to compact a full dirty list). Returns merged count. */
   coalesceExtents(extents: Float64Array, count: number): number;
   /**

@@ -6,6 +6,7 @@
  */
 import type { MappingBackend, NativeMappingInfo, NativeRegionInfo } from './binding';
 import { writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { isArrayBuffer, isDataView, isSharedArrayBuffer, isTypedArray } from 'node:util/types';
 import {
   closedError,
@@ -28,6 +29,7 @@ import { validateInteger, validateObject, validateRange } from './validate';
 /** V8 limits one typed array to 2^32 elements; larger mappings are viewed in windows. */
 const MAX_VIEW_LENGTH = 2 ** 32;
 const kConstruct = Symbol('node-pmem:construct');
+const EINVAL = constants.errno.EINVAL;
 
 export type RegionInfo = Readonly<Omit<NativeRegionInfo, 'deepFlushPath'>> & { readonly deepFlushPath: string | null };
 
@@ -64,6 +66,8 @@ export class Mapping {
   /** Whole-mapping view for copies, when V8 allows one that large. */
   #bytes: Uint8Array | null;
   #dirty = new DirtyExtents();
+  /** persistRanges' copy of its caller's pairs, which the backend sorts and merges in place. */
+  #rangeScratch = new Float64Array(0);
   #inflight = 0;
   #idle: Promise<void> | null = null;
   #resolveIdle: (() => void) | null = null;
@@ -344,6 +348,39 @@ export class Mapping {
   }
 
   /**
+   * Flushes every (offset, length) pair among the first `count` of `ranges` (by default all of
+   * them), coalesced to the flush unit, with one fence (one msync per merged page run at page
+   * tier): for callers that already hold their ranges in an array. `ranges` is left as it was,
+   * and ranges recorded by markDirty() stay recorded. A zero length is allowed and flushes nothing.
+   * An invalid pair throws, and then nothing is promised durable (lines of the pairs before it may
+   * have been written back, as any line may be at any time, but no fence was issued).
+   */
+  persistRanges(ranges: Float64Array, count?: number): PersistDirtyResult {
+    this.#writable('persistRanges');
+    // The tag getter, not util.types.isFloat64Array: that is a call into C++ on every persist.
+    if (typedArrayTag.call(ranges) !== 'Float64Array') throw invalidArgType('ranges', 'an instance of Float64Array', ranges);
+    if (ranges.length === 0) refuseDetached(bufferGetter.call(ranges) as ArrayBufferLike, ranges); // detached reads as empty
+    const pairs = Math.floor(ranges.length / 2);
+    let n: number;
+    if (count === undefined) {
+      if (ranges.length % 2 !== 0) throw invalidArgValue('ranges', ranges, `must hold (offset, length) pairs: its length ${ranges.length} is odd`);
+      n = pairs;
+    } else {
+      n = validateInteger(count, 'count', pairs);
+    }
+    if (n === 0) return { extents: 0, bytes: 0 };
+    if (this.#rangeScratch.length < 2 * n) this.#rangeScratch = new Float64Array(2 ** Math.ceil(Math.log2(2 * n)));
+    const scratch = this.#rangeScratch;
+    const merged = this.#backend.persistRanges(ranges, n, scratch);
+    if (merged === -EINVAL) {
+      // Which pair: the backend checks them all before it changes anything, and says only that one failed.
+      for (let i = 0; i < n; i++) validateRange(ranges[2 * i], ranges[2 * i + 1], this.length, `ranges[${2 * i}]`, `ranges[${2 * i + 1}]`);
+    }
+    this.#check(merged, this.granularity === 'page' ? 'msync' : 'persist');
+    return { extents: merged, bytes: merged === 0 ? 0 : scratch[1]! };
+  }
+
+  /**
    * Detaches every view and unmaps (after in-flight persistAsync work, which keeps it mapped
    * until done). Unpersisted stores are not flushed: persist first. Calling it again does nothing.
    */
@@ -432,6 +469,7 @@ function persistOption(options: WriteOptions | undefined): boolean {
 const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const byteLengthGetter = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'byteLength')!.get!;
 const bufferGetter = Object.getOwnPropertyDescriptor(typedArrayPrototype, 'buffer')!.get!;
+const typedArrayTag = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)!.get!;
 function byteLengthOf(view: Uint8Array): number {
   return byteLengthGetter.call(view) as number;
 }

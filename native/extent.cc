@@ -8,6 +8,7 @@
 // Unordered input is sorted once and then takes the same pass. The pass itself is a template in
 // extent_merge.h so that arch/*/cpu.cc can inline its flush instruction into it.
 #include <errno.h>
+#include <string.h>
 
 #include <algorithm>
 
@@ -55,18 +56,33 @@ inline uint64_t Limit(uint64_t length, uint64_t unit) { return (length + unit - 
 }  // namespace
 
 int64_t MappingCore::Coalesce(double* raw, size_t count) const {
+  return CoalesceWithin(raw, count, Limit(length_, flush_unit_));
+}
+
+// `valid` bounds the pairs as given; the aligned runs made from them may reach the next flush unit.
+int64_t MappingCore::CoalesceWithin(double* raw, size_t count, uint64_t valid) const {
   // Cold (a full dirty list, or the page and byte tiers): validate everything first so that a
   // failure changes nothing, then sort if needed and merge in place.
   Pair* pairs = reinterpret_cast<Pair*>(raw);
   const uint64_t unit = flush_unit_;
   const uint64_t limit = Limit(length_, unit);
   bool in_order = false;
-  if (!Scan(pairs, 0, count, unit, limit, &in_order)) return -EINVAL;
+  if (!Scan(pairs, 0, count, unit, valid, &in_order)) return -EINVAL;
   if (!in_order) AlignAndSort(pairs, count, unit, limit);
   return static_cast<int64_t>(MergePass<true>(pairs, count, unit, limit, [](uint64_t, uint64_t) {}).merged);
 }
 
 int64_t MappingCore::PersistExtentsUnguarded(double* raw, size_t count) {
+  // persistDirty's pairs were checked by markDirty, then perhaps coalesced to whole flush units.
+  return PersistPairs(raw, count, Limit(length_, flush_unit_));
+}
+
+int64_t MappingCore::PersistRangesUnguarded(const double* ranges, size_t count, double* scratch) {
+  memmove(scratch, ranges, count * sizeof(Pair));  // ranges may be a view of this mapping
+  return PersistPairs(scratch, count, length_);
+}
+
+int64_t MappingCore::PersistPairs(double* raw, size_t count, uint64_t valid) {
   Pair* pairs = reinterpret_cast<Pair*>(raw);
   const uint64_t unit = flush_unit_;
   const uint64_t limit = Limit(length_, unit);
@@ -76,17 +92,17 @@ int64_t MappingCore::PersistExtentsUnguarded(double* raw, size_t count) {
     // Hot path, one read-only pass with the line flush inlined, each run flushed as it closes.
     // Storing the runs back cost ~1.5 ns a pair on top (measured in C): those stores do not hide
     // behind the write-backs the way the arithmetic does.
-    r = ops.flush_runs(pairs, count, unit, limit, addr_);
+    r = ops.flush_runs(pairs, count, unit, valid, addr_);
     if (r.end == PassEnd::kUnordered) {
       // Rare: sort, then flush everything (the runs already flushed again: harmless).
       bool in_order;
-      if (!Scan(pairs, r.stopped, count, unit, limit, &in_order)) return -EINVAL;
+      if (!Scan(pairs, r.stopped, count, unit, valid, &in_order)) return -EINVAL;
       AlignAndSort(pairs, count, unit, limit);
       r = ops.flush_runs(pairs, count, unit, limit, addr_);
     }
     if (r.end != PassEnd::kDone) return -EINVAL;  // nothing was rewritten
   } else {
-    int64_t merged = Coalesce(raw, count);
+    int64_t merged = CoalesceWithin(raw, count, valid);
     if (merged < 0) return merged;
     r.merged = static_cast<size_t>(merged);
     for (size_t i = 0; i < r.merged; i++) {

@@ -80,6 +80,12 @@ class MappingCore {
   int64_t PersistExtents(double* pairs, size_t count) {
     return Guard([&] { return PersistExtentsUnguarded(pairs, count); });
   }
+  // persistRanges: the caller's pairs, checked against the mapping's exact length, are copied into
+  // scratch (room for count pairs) and flushed from there as PersistExtents does, so theirs stay as
+  // they were. Same result, in scratch's first pair.
+  int64_t PersistRanges(const double* ranges, size_t count, double* scratch) {
+    return Guard([&] { return PersistRangesUnguarded(ranges, count, scratch); });
+  }
 
   bool InRange(uint64_t off, uint64_t len) const { return off <= length_ && len <= length_ - off; }
 
@@ -113,6 +119,11 @@ class MappingCore {
   PMEM_GUARDED_BODY int FillPersistUnguarded(uint64_t off, uint64_t len, int byte);
   PMEM_GUARDED_BODY int ReadUnguarded(uint64_t off, uint64_t len, char* dst);
   PMEM_GUARDED_BODY int64_t PersistExtentsUnguarded(double* pairs, size_t count);
+  PMEM_GUARDED_BODY int64_t PersistRangesUnguarded(const double* ranges, size_t count, double* scratch);
+  // Their shared body; `valid` bounds the pairs as given (the mapping's length, or that rounded up
+  // to the flush unit for pairs already coalesced).
+  int64_t PersistPairs(double* pairs, size_t count, uint64_t valid);
+  int64_t CoalesceWithin(double* pairs, size_t count, uint64_t valid) const;
   // body() under the SIGBUS guard, a SIGBUS reported as SigbusStatus().
   template <typename Body>
   auto Guard(const Body& body) -> decltype(body()) {

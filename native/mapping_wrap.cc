@@ -82,6 +82,19 @@ void Extents(const Info& info) {
   Return(info, static_cast<double>(Op(s->core.get(), pairs, static_cast<size_t>(n))));
 }
 
+// persistRanges: (Float64Array ranges, count, Float64Array scratch); scratch has room for count pairs.
+void PersistRanges(const Info& info) {
+  MappingState* s = StateOf(info);
+  if (!s->usable()) return Return(info, -EBADF);
+  double *ranges, *scratch;
+  size_t length, room;
+  uint64_t n;
+  if (!ViewOf(info[0], info[0]->IsFloat64Array(), &ranges, &length) || !Index(info[1], &n) || n > length / 2 ||
+      !ViewOf(info[2], info[2]->IsFloat64Array(), &scratch, &room) || n > room / 2)
+    return Return(info, -EINVAL);
+  Return(info, static_cast<double>(s->core->PersistRanges(ranges, static_cast<size_t>(n), scratch)));
+}
+
 int64_t PersistOp(MappingCore* m, double* pairs, size_t count) { return m->PersistExtents(pairs, count); }
 int64_t CoalesceOp(MappingCore* m, double* pairs, size_t count) { return m->Coalesce(pairs, count); }
 
@@ -203,6 +216,7 @@ const NativeFunction kMethods[] = {
     {"drain", Drain},
     {"persist", Range<&MappingCore::Persist>},
     {"persistExtents", Extents<PersistOp>},
+    {"persistRanges", PersistRanges},
     {"coalesceExtents", Extents<CoalesceOp>},
     {"copy", CopyIn<&MappingCore::Copy>},
     {"copyPersist", CopyIn<&MappingCore::CopyPersist>},

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'node-pmem';
+import { createSimulatedMapping, unpersistedLines } from 'node-pmem/testing';
 import { PAGE, MiB, tmpDir, freshPath, throwsCode, RANGE, TYPE, pattern, REPO_ROOT } from './helpers';
 
 const DIR = tmpDir();
@@ -211,6 +212,115 @@ describe('markDirty validates its arguments', () => {
     assert.equal(r.bytes, Math.ceil(4001 / 64) * 64 - Math.floor(3001 / 64) * 64);
     m.close();
     assert.deepEqual(fs.readFileSync(file).subarray(3001, 4001), data);
+  });
+});
+
+describe('persistRanges: the ranges a caller already holds, in one call', () => {
+  /** (offset, length) pairs in no particular order, some overlapping, some touching, one empty. */
+  function someRanges(len: number): Float64Array {
+    const pairs: number[] = [];
+    let seed = 7;
+    for (let i = 0; i < 300; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const offset = seed % (len - 512);
+      pairs.push(offset, 1 + (seed % 500));
+    }
+    pairs.push(len - 1, 1, 0, 0, 4096, 64, 4160, 64);
+    return Float64Array.from(pairs);
+  }
+
+  for (const tier of ['cacheline', 'byte', 'page'] as const) {
+    it(`'${tier}': flushes what persistDirty would for the same ranges, leaves them as they were, keeps marked ranges`, () => {
+      const m = mapping(64 * PAGE, tier);
+      try {
+        const ranges = someRanges(m.length);
+        const before = ranges.slice();
+        m.markDirty(8 * PAGE, 10);
+        const got = m.persistRanges(ranges);
+        assert.deepEqual(ranges, before, 'the caller\'s array is unchanged');
+        assert.equal(m.dirtyCount, 1, 'the range markDirty recorded is still pending');
+        assert.deepEqual({ ...m.persistDirty() }, { extents: 1, bytes: m.flushUnit });
+        for (let i = 0; i < ranges.length; i += 2) m.markDirty(ranges[i]!, ranges[i + 1]!);
+        assert.deepEqual({ ...got }, { ...m.persistDirty() });
+        const part = m.persistRanges(ranges, 1);
+        const unit = m.flushUnit;
+        const start = Math.floor(ranges[0]! / unit) * unit;
+        const end = Math.ceil((ranges[0]! + ranges[1]!) / unit) * unit;
+        assert.deepEqual({ ...part }, { extents: 1, bytes: end - start }, 'count takes the first pairs only');
+        assert.deepEqual({ ...m.persistRanges(ranges, 0) }, { extents: 0, bytes: 0 });
+        assert.deepEqual({ ...m.persistRanges(new Float64Array(0)) }, { extents: 0, bytes: 0 });
+      } finally {
+        m.close();
+      }
+    });
+  }
+
+  it('a view of the mapping itself may hold the ranges', () => {
+    const m = mapping(16 * PAGE, 'cacheline');
+    try {
+      const ranges = new Float64Array(m.buffer, 8 * PAGE, 4);
+      ranges.set([128, 64, 0, 10]);
+      assert.deepEqual({ ...m.persistRanges(ranges) }, { extents: 2, bytes: 128 });
+      assert.deepEqual([...ranges], [128, 64, 0, 10]);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('refuses bad arguments, naming the pair, and promises nothing durable then', () => {
+    const m = mapping(16 * PAGE, 'cacheline');
+    const len = m.length;
+    try {
+      for (const bad of [[0, 64], new Uint8Array(16), new BigUint64Array(2), 'x', null, undefined]) {
+        throwsCode(() => m.persistRanges(bad as unknown as Float64Array), TYPE, `persistRanges(${String(bad)})`);
+      }
+      throwsCode(() => m.persistRanges(new Float64Array(3)), { code: 'ERR_INVALID_ARG_VALUE', message: /length 3 is odd/ });
+      assert.deepEqual({ ...m.persistRanges(new Float64Array([0, 64, 5]), 1) }, { extents: 1, bytes: 64 }, 'an odd tail past count is not read');
+      for (const count of [-1, 1.5, NaN, 3]) throwsCode(() => m.persistRanges(new Float64Array(4), count), RANGE, `count ${count}`);
+      throwsCode(() => m.persistRanges(new Float64Array(4), '1' as unknown as number), TYPE);
+      const cases: Array<[number, number, string]> = [
+        [-1, 1, 'ranges[2]'], [1.5, 1, 'ranges[2]'], [NaN, 1, 'ranges[2]'], [len + 1, 0, 'ranges[2]'],
+        [0, -1, 'ranges[3]'], [len - 1, 2, 'ranges[3]'], [0, Infinity, 'ranges[3]'], [1, Number.MAX_SAFE_INTEGER, 'ranges[3]'],
+      ];
+      for (const [offset, length, name] of cases) {
+        const sim = createSimulatedMapping({ size: len, granularity: 'cacheline' });
+        try {
+          sim.bytes(0, 1)[0] = 1;
+          const err = throwsCode(() => sim.persistRanges(new Float64Array([0, 64, offset, length])), RANGE, `(${offset}, ${length})`);
+          assert.match(err.message, new RegExp(`"${name.replace(/[[\]]/g, '\\$&')}"`));
+          assert.deepEqual(unpersistedLines(sim), [0], 'after the throw nothing is promised durable, the valid first pair included');
+        } finally {
+          sim.close();
+        }
+        throwsCode(() => m.persistRanges(new Float64Array([0, 64, offset, length])), RANGE, `native (${offset}, ${length})`);
+      }
+      const buffer = new ArrayBuffer(32);
+      const detached = new Float64Array(buffer);
+      structuredClone(buffer, { transfer: [buffer] });
+      throwsCode(() => m.persistRanges(detached), { code: 'ERR_INVALID_ARG_VALUE', message: /detached/ });
+    } finally {
+      m.close();
+    }
+    throwsCode(() => m.persistRanges(new Float64Array(2)), 'ERR_PMEM_CLOSED');
+    const file = freshPath(DIR);
+    fs.writeFileSync(file, Buffer.alloc(PAGE));
+    const ro = open(file, { readOnly: true });
+    try {
+      throwsCode(() => ro.persistRanges(new Float64Array([0, 1])), 'ERR_PMEM_READ_ONLY');
+    } finally {
+      ro.close();
+    }
+  });
+
+  it('makes exactly the lines of its ranges durable (crash simulator)', () => {
+    const sim = createSimulatedMapping({ size: 16 * PAGE, granularity: 'cacheline' });
+    try {
+      for (const line of [0, 1, 2, 5, 9, 40]) sim.bytes(line * 64, 1)[0] = 1;
+      sim.persistRanges(new Float64Array([9 * 64 + 3, 1, 0, 130, 40 * 64, 64]));
+      assert.deepEqual(unpersistedLines(sim), [5]);
+    } finally {
+      sim.close();
+    }
   });
 });
 

@@ -526,6 +526,17 @@ export class SimulatedBackend implements MappingBackend {
     return coalesce(extents, count, this.meta.length, this.meta.flushUnit);
   }
 
+  persistRanges(ranges: Float64Array, count: number, scratch: Float64Array): number {
+    const length = this.meta.length;
+    for (let i = 0; i < count; i++) {
+      const off = ranges[2 * i]!;
+      const len = ranges[2 * i + 1]!;
+      if (!validNumber(off) || !validNumber(len) || off > length || len > length - off) return -22;
+    }
+    scratch.set(ranges.subarray(0, 2 * count));
+    return this.persistExtents(scratch, count);
+  }
+
   persistExtents(extents: Float64Array, count: number): number {
     const merged = coalesce(extents, count, this.meta.length, this.meta.flushUnit);
     if (merged <= 0) return merged;
