@@ -379,8 +379,12 @@ export function imageSeedOf(seed: number, k: number, i: number): number {
   return mix32(mix32(seed ^ 0x9e3779b9) ^ mix32(Math.imul(k + 1, 0x2545f491) ^ Math.imul(i + 1, 0x9e3779b1)));
 }
 
-/** mulberry32: small, fast, good enough to pick subsets. Returns floats in [0, 1). */
-function prng(seed: number): () => number {
+/**
+ * mulberry32: small, fast, good enough to pick subsets. Returns floats in [0, 1). The one PRNG of
+ * the project: the tests use it too (a seed replays the same sequence everywhere).
+ * @internal
+ */
+export function prng(seed: number): () => number {
   let a = seed | 0;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
