@@ -12,7 +12,7 @@ import type { Granularity } from '../types';
 import { invalidArgType, invalidArgValue, pmemError } from '../errors';
 import { checkBoolean, checkEnum, checkFunction, checkInteger, checkOptionsObject, checkString } from './options';
 import { DurabilityModel, SimulatedBackend, allocDetachable, defaultAtomicUnit, registerSimulated, unitSizeOf, type CrashRecord } from './simulator';
-import { KillRecorder, applyStep, cutPoints, type KillStep } from './kill';
+import { KillRecorder, applyStep, cutPoints, watchViews, type KillStep } from './kill';
 
 /** Tiers a simulated mapping can have. */
 export type SimulatedGranularity = Granularity;
@@ -295,6 +295,7 @@ async function record(n: Normalized, stackAt: number): Promise<Recording> {
 async function runWorkload(n: Normalized, backend: SimulatedBackend): Promise<void> {
   const mapping = createMapping(backend, n.path);
   registerSimulated(mapping, backend);
+  if (backend.kill !== null) watchViews(mapping, backend.kill); // so that a kill point compares only what can have changed
   try {
     await n.workload(mapping);
     // persistAsync completions are fences too: let the ones still in flight land.
