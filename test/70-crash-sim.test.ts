@@ -894,6 +894,17 @@ describe('replayFailure', () => {
     await assert.rejects(replayFailure(brokenOptions(), { ...f, keptUnits: [100] , keptVariants: [0] }), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
     await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 'x' } as never), TYPE);
   });
+
+  it('refuses a failure whose fields have the wrong type, naming the field', async () => {
+    for (const [field, value] of [['keptUnits', 5], ['keptVariants', 'x'], ['imageHash', 3]] as const) {
+      await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 0, [field]: value } as never), (e: Error) => {
+        TYPE(e);
+        assert.match(e.message, new RegExp(`"failure\\.${field}"`));
+        return true;
+      });
+    }
+    await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 0, keptUnits: [1], keptVariants: [0, 0] }), VALUE);
+  });
 });
 
 describe('recovery through a Mapping (context.open)', () => {

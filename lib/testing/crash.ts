@@ -11,6 +11,7 @@ import type { Mapping } from '../mapping';
 import type { Granularity } from '../types';
 import { invalidArgType, invalidArgValue, pmemError } from '../errors';
 import { checkBoolean, checkEnum, checkFunction, checkInteger, checkOptionsObject, checkString } from './options';
+import { validateArray, validateString } from '../validate';
 import { DurabilityModel, SimulatedBackend, allocDetachable, defaultAtomicUnit, registerSimulated, unitSizeOf, type CrashRecord } from './simulator';
 import { KillRecorder, applyStep, cutPoints, watchViews, type KillStep } from './kill';
 
@@ -199,7 +200,7 @@ interface Normalized {
 const KINDS: readonly ImageKind[] = ['none', 'all', 'random', 'exhaustive', 'replay', 'kill'];
 const CRASHES: readonly CrashKind[] = ['power-failure', 'kill'];
 const MAX_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
-const GRANULARITIES: readonly Granularity[] = ['cacheline', 'byte', 'page'];
+export const GRANULARITIES: readonly Granularity[] = ['cacheline', 'byte', 'page'];
 
 /** Validate an initial image and give a Uint8Array view of it. */
 export function viewOf(value: unknown, name: string): Uint8Array {
@@ -965,26 +966,21 @@ interface Target {
 function normalizeTarget(target: unknown): Target {
   const t = checkOptionsObject(target, 'failure', true);
   const crashPoint = checkInteger(t.crashPoint, 'failure.crashPoint', 0, 2 ** 32);
-  const units = t.keptUnits ?? [];
-  if (!Array.isArray(units)) throw invalidArgType('failure.keptUnits', 'an instance of Array', units);
+  const units = validateArray(t.keptUnits ?? [], 'failure.keptUnits');
   for (const l of units) checkInteger(l, 'failure.keptUnits[]', 0, 2 ** 32);
   let variants: readonly number[];
   if (t.keptVariants === undefined) {
     variants = units.map(() => 0);
   } else {
-    if (!Array.isArray(t.keptVariants)) {
-      throw invalidArgType('failure.keptVariants', 'an instance of Array', t.keptVariants);
-    }
-    if (t.keptVariants.length !== units.length) {
+    const kept = validateArray(t.keptVariants, 'failure.keptVariants');
+    if (kept.length !== units.length) {
       throw invalidArgValue('failure.keptVariants', t.keptVariants, 'must have one entry per kept unit');
     }
-    for (const v of t.keptVariants) checkInteger(v, 'failure.keptVariants[]', 0, 255);
-    variants = t.keptVariants as number[];
+    for (const v of kept) checkInteger(v, 'failure.keptVariants[]', 0, 255);
+    variants = kept as number[];
   }
   const cutAt = t.cutAt === undefined || t.cutAt === null ? null : checkInteger(t.cutAt, 'failure.cutAt', 1, Number.MAX_SAFE_INTEGER);
-  if (t.imageHash !== undefined && typeof t.imageHash !== 'string') {
-    throw invalidArgType('failure.imageHash', 'of type string', t.imageHash);
-  }
+  if (t.imageHash !== undefined) validateString(t.imageHash, 'failure.imageHash');
   return {
     crashPoint,
     keptUnits: units as number[],
