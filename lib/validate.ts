@@ -50,6 +50,11 @@ export function validateOneOf<T extends string>(value: unknown, name: string, al
   return value as T;
 }
 
+export function validateArray(value: unknown, name: string): unknown[] {
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  return value;
+}
+
 export function validateObject(value: unknown, name: string): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
   return value as Record<string, unknown>;

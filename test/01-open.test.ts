@@ -3,7 +3,7 @@
  * size/sparse/mode, windows, the kinds that must be refused, and system errors in Node's shape.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { open } from 'node-pmem';
 import {
   PAGE, MiB, SHM, tmpDir, freshPath, makeFile, pattern, readAt, throwsCode, negErrno, probeOpen,
-  allocatedBytes, RANGE, VALUE,
+  allocatedBytes, RANGE, VALUE, runFixture, assertCleanExit,
 } from './helpers';
 
 const DISK = tmpDir();
@@ -28,6 +28,34 @@ describe('the hosts filesystems are what this suite assumes', () => {
     assert.equal(fsType(TMPFS), 'tmpfs');
   });
 });
+
+/** Why strace cannot watch a child's system calls here, or null when it can. */
+const NO_STRACE = (() => {
+  const r = spawnSync('strace', ['-qq', '-e', 'trace=none', 'true'], { encoding: 'utf8' });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return 'strace is not installed (apt-get install strace)';
+  if (r.error !== undefined || r.status !== 0) return `strace cannot trace a child here: ${r.error?.message ?? r.stderr.trim()}`;
+  return null;
+})();
+
+/**
+ * The fallocate calls open(file, options) makes on `file`, in a child under strace (posix_fallocate
+ * is one fallocate(2)): [offset, length] of each.
+ */
+function fallocatesOf(file: string, options: object = {}): [number, number][] {
+  const r = runFixture('open-probe.js', [file, JSON.stringify(options)], {
+    node: 'strace',
+    nodeArgs: ['-f', '-qq', '-y', '-e', 'trace=fallocate', process.execPath],
+  });
+  assertCleanExit(r);
+  assert.match(r.stdout, /"ok":true/, r.log);
+  const calls: [number, number][] = [];
+  for (const line of r.stderr.split('\n')) {
+    const m = /fallocate\(\d+<(.*)>, 0, (\d+), (\d+)\)\s+= 0$/.exec(line);
+    if (m !== null && m[1] === file) calls.push([Number(m[2]), Number(m[3])]);
+    else assert.ok(!line.includes(file), `an fallocate of ${file} that did not succeed: ${line}`);
+  }
+  return calls;
+}
 
 for (const [label, dir] of [['disk (' + os.tmpdir() + ')', DISK], ['tmpfs (/dev/shm)', TMPFS]] as const) {
   describe(`regular file on ${label}`, () => {
@@ -101,6 +129,33 @@ for (const [label, dir] of [['disk (' + os.tmpdir() + ')', DISK], ['tmpfs (/dev/
       } finally {
         m.close();
       }
+    });
+
+    it('open() calls posix_fallocate on a window with a hole and skips it on one without (strace)', { skip: NO_STRACE ?? false }, () => {
+      const file = freshPath(dir);
+      fs.closeSync(fs.openSync(file, 'w'));
+      fs.truncateSync(file, 2 * MiB);
+      assert.deepEqual(fallocatesOf(file), [[0, 2 * MiB]], 'a sparse file is allocated');
+      const allocated = allocatedBytes(file);
+      assert.ok(allocated >= 2 * MiB, `st_blocks*512 = ${allocated}`);
+      assert.deepEqual(fallocatesOf(file), [], 'the same file, now allocated: no fallocate');
+      assert.equal(allocatedBytes(file), allocated);
+      const written = freshPath(dir);
+      makeFile(written, 2 * MiB);
+      assert.deepEqual(fallocatesOf(written), [], 'a file written to its end: no fallocate');
+    });
+
+    it('a window is allocated when it has a hole, with its own offset and length (strace)', { skip: NO_STRACE ?? false }, () => {
+      const file = freshPath(dir);
+      const fd = fs.openSync(file, 'w');
+      fs.writeSync(fd, Buffer.alloc(MiB, 1), 0, MiB, 0);
+      fs.writeSync(fd, Buffer.alloc(MiB, 2), 0, MiB, 3 * MiB); // [1 MiB, 3 MiB) is a hole
+      fs.closeSync(fd);
+      assert.deepEqual(fallocatesOf(file, { offset: 3 * MiB, length: MiB }),
+        // tmpfs can only tell from the block count of the whole file; SEEK_HOLE looks at the window.
+        dir === TMPFS ? [[3 * MiB, MiB]] : [],
+        'a window with no hole, after one');
+      assert.deepEqual(fallocatesOf(file, { offset: 2 * MiB, length: MiB }), [[2 * MiB, MiB]], 'a window over the hole');
     });
 
     it('readOnly opens a sparse file without allocating it', () => {

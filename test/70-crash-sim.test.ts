@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { REPO_ROOT } from './helpers';
 import {
   crashTest,
   replayFailure,
@@ -694,6 +695,142 @@ describe('crashTest: torn lines, torn pages and kills', () => {
   });
 });
 
+describe('crashTest: how kill points are recorded', () => {
+  interface Shot {
+    image: Buffer;
+    /** What the call about to run stores, which a kill cuts after any byte. */
+    cut: { offset: number; bytes: Buffer } | null;
+  }
+
+  /**
+   * A workload that stores every way there is: write/fill, views, a subarray of a view, and the
+   * whole ArrayBuffer reached by `route`. Before each call that is a kill point it snapshots the
+   * mapping with read() (not a kill point itself): the brute-force answer, "the image at a kill is
+   * the live content at that instant".
+   */
+  const SIZE = 3 * 4096 + 100; // several 4 KiB blocks and a partial last line
+  const routes = {
+    'mapping.buffer': (m: Mapping) => m.buffer,
+    "a view's .buffer": (m: Mapping) => m.bytes(64, 8).buffer,
+    "a subarray's .buffer": (m: Mapping) => m.bytes(64, 8).subarray(2, 4).buffer,
+    "a DataView's .buffer": (m: Mapping) => m.dataView(64, 8).buffer,
+  };
+  const storeEveryWay = (shots: Shot[], whole: (m: Mapping) => ArrayBufferLike) => (m: Mapping) => {
+    const at = (cut: Shot['cut']) => shots.push({ image: m.read(0, SIZE), cut });
+    at(null); // the start
+    const v = m.bytes(5000, 200);
+    v[3] = 1;
+    const data = Buffer.from('written by a call');
+    at({ offset: 10, bytes: data });
+    m.write(10, data);
+    v[150] = 2; // the same view, after the call
+    m.dataView(8190, 8).setUint32(2, 0xdeadbeef, true); // a DataView across a block boundary
+    at(null);
+    m.flush(0, 64);
+    v.subarray(10, 20)[0] = 3;
+    at({ offset: 12000, bytes: Buffer.alloc(300, 0xcd) });
+    m.fill(12000, 300, 0xcd);
+    at(null);
+    m.drain();
+    at(null);
+    m.drain(); // nothing stored since the last point: a duplicate
+    new Uint8Array(whole(m))[SIZE - 1] = 4; // outside every view handed out
+    at(null);
+    m.persist(0, 64);
+    const tail = Buffer.from('tail!');
+    at({ offset: SIZE - 5, bytes: tail });
+    m.write(SIZE - 5, tail, { persist: true });
+    at(null); // the end
+  };
+
+  for (const [route, whole] of Object.entries(routes)) {
+    it(`every kill image, cut or not, is the live content at its point, in order (against a snapshot per point; the whole buffer from ${route})`, async () => {
+      const shots: Shot[] = [];
+      const seen: { k: number; cutAt: number | null; same: boolean }[] = [];
+      const result = await crashTest({
+        size: SIZE,
+        crash: 'kill',
+        imagesPerPoint: 1000, // every cut of every call
+        workload: storeEveryWay(shots, whole),
+        recover: (image, ctx) => {
+          const shot = shots[ctx.crashPoint];
+          const expected = Buffer.from(shot.image);
+          if (ctx.cutAt !== null) shot.cut!.bytes.copy(expected, shot.cut!.offset, 0, ctx.cutAt);
+          seen.push({ k: ctx.crashPoint, cutAt: ctx.cutAt, same: expected.equals(image) });
+        },
+      });
+      assert.deepEqual(result.failures, []);
+      assert.equal(result.crashPoints, shots.length);
+      // The images the model promises, in order: each point but a repeat of the previous one, then its cuts.
+      const expected: { k: number; cutAt: number | null; same: boolean }[] = [];
+      let duplicates = 0;
+      shots.forEach((shot, k) => {
+        if (k > 0 && shot.cut === null && shots[k - 1].cut === null && shot.image.equals(shots[k - 1].image)) {
+          duplicates++;
+          return;
+        }
+        expected.push({ k, cutAt: null, same: true });
+        for (let c = 1; c < (shot.cut?.bytes.length ?? 0); c++) expected.push({ k, cutAt: c, same: true });
+      });
+      assert.equal(duplicates, 1, 'the workload has one repeated point (the second drain)');
+      assert.equal(result.duplicateCrashPoints, duplicates);
+      assert.deepEqual(seen, expected);
+    });
+  }
+
+  // The recorder's count of bytes compared, per kill point, during the crashTest calls of `run`.
+  const { KillRecorder } = require(path.join(REPO_ROOT, 'dist', 'testing', 'kill.js')) as typeof import('../lib/testing/kill');
+  async function comparedPerPoint(run: () => Promise<unknown>): Promise<number[]> {
+    const original = KillRecorder.prototype.point;
+    const costs: number[] = [];
+    KillRecorder.prototype.point = function (this: InstanceType<typeof KillRecorder>, ...args) {
+      const before = this.compared;
+      original.apply(this, args);
+      costs.push(this.compared - before);
+    };
+    try {
+      await run();
+    } finally {
+      KillRecorder.prototype.point = original;
+    }
+    return costs;
+  }
+
+  it('a kill point compares what was stored and what views expose, not the whole mapping', async () => {
+    const small = 64 * 1024;
+    const large = 16 * 1024 * 1024;
+    const workload = (m: Mapping) => {
+      const header = m.dataView(0, 64);
+      for (let i = 0; i < 8; i++) {
+        m.write(4096 + i * 256, Buffer.alloc(200, i + 1));
+        header.setUint32(0, i, true);
+        m.persist(0, 64);
+      }
+      m.fill(20000, 1000, 0xee);
+    };
+    const costsAt = (size: number) => comparedPerPoint(() => crashTest({ size, crash: 'kill', workload, recover: () => {} }));
+    const atSmall = await costsAt(small);
+    const atLarge = await costsAt(large);
+    assert.deepEqual(atLarge, atSmall, 'the same cost per point at 64 KiB and at 16 MiB');
+    assert.ok(Math.max(...atLarge) < small, `at most ${Math.max(...atLarge)} bytes per point, less than even the small mapping`);
+    assert.ok(Math.min(...atLarge.slice(1)) >= 64, 'every point after the start compares at least the header the view exposes');
+    // Taking the whole ArrayBuffer exposes all of it: then every later point compares the whole mapping.
+    const whole = await comparedPerPoint(() =>
+      crashTest({
+        size: large,
+        crash: 'kill',
+        workload: (m) => {
+          new Uint8Array(m.buffer)[large - 1] = 1;
+          m.persist(0, 64);
+          m.persist(0, 64);
+        },
+        recover: () => {},
+      }),
+    );
+    assert.deepEqual(whole, [0, large, large, large], 'the start (nothing exposed yet), two persists, the end');
+  });
+});
+
 describe('replayFailure', () => {
   const brokenOptions = (log?: string[]): CrashTestOptions => ({
     size: 8192,
@@ -756,6 +893,17 @@ describe('replayFailure', () => {
     await assert.rejects(replayFailure(brokenOptions(), { ...f, crashPoint: 99 }), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
     await assert.rejects(replayFailure(brokenOptions(), { ...f, keptUnits: [100] , keptVariants: [0] }), codeOf('ERR_PMEM_REPLAY_MISMATCH'));
     await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 'x' } as never), TYPE);
+  });
+
+  it('refuses a failure whose fields have the wrong type, naming the field', async () => {
+    for (const [field, value] of [['keptUnits', 5], ['keptVariants', 'x'], ['imageHash', 3]] as const) {
+      await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 0, [field]: value } as never), (e: Error) => {
+        TYPE(e);
+        assert.match(e.message, new RegExp(`"failure\\.${field}"`));
+        return true;
+      });
+    }
+    await assert.rejects(replayFailure(brokenOptions(), { crashPoint: 0, keptUnits: [1], keptVariants: [0, 0] }), VALUE);
   });
 });
 

@@ -11,8 +11,9 @@ import type { Mapping } from '../mapping';
 import type { Granularity } from '../types';
 import { invalidArgType, invalidArgValue, pmemError } from '../errors';
 import { checkBoolean, checkEnum, checkFunction, checkInteger, checkOptionsObject, checkString } from './options';
+import { validateArray, validateString } from '../validate';
 import { DurabilityModel, SimulatedBackend, allocDetachable, defaultAtomicUnit, registerSimulated, unitSizeOf, type CrashRecord } from './simulator';
-import { KillRecorder, applyStep, cutPoints, type KillStep } from './kill';
+import { KillRecorder, applyStep, cutPoints, watchViews, type KillStep } from './kill';
 
 /** Tiers a simulated mapping can have. */
 export type SimulatedGranularity = Granularity;
@@ -199,7 +200,7 @@ interface Normalized {
 const KINDS: readonly ImageKind[] = ['none', 'all', 'random', 'exhaustive', 'replay', 'kill'];
 const CRASHES: readonly CrashKind[] = ['power-failure', 'kill'];
 const MAX_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
-const GRANULARITIES: readonly Granularity[] = ['cacheline', 'byte', 'page'];
+export const GRANULARITIES: readonly Granularity[] = ['cacheline', 'byte', 'page'];
 
 /** Validate an initial image and give a Uint8Array view of it. */
 export function viewOf(value: unknown, name: string): Uint8Array {
@@ -295,6 +296,7 @@ async function record(n: Normalized, stackAt: number): Promise<Recording> {
 async function runWorkload(n: Normalized, backend: SimulatedBackend): Promise<void> {
   const mapping = createMapping(backend, n.path);
   registerSimulated(mapping, backend);
+  if (backend.kill !== null) watchViews(mapping, backend.kill); // so that a kill point compares only what can have changed
   try {
     await n.workload(mapping);
     // persistAsync completions are fences too: let the ones still in flight land.
@@ -379,8 +381,12 @@ export function imageSeedOf(seed: number, k: number, i: number): number {
   return mix32(mix32(seed ^ 0x9e3779b9) ^ mix32(Math.imul(k + 1, 0x2545f491) ^ Math.imul(i + 1, 0x9e3779b1)));
 }
 
-/** mulberry32: small, fast, good enough to pick subsets. Returns floats in [0, 1). */
-function prng(seed: number): () => number {
+/**
+ * mulberry32: small, fast, good enough to pick subsets. Returns floats in [0, 1). The one PRNG of
+ * the project: the tests use it too (a seed replays the same sequence everywhere).
+ * @internal
+ */
+export function prng(seed: number): () => number {
   let a = seed | 0;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
@@ -960,26 +966,21 @@ interface Target {
 function normalizeTarget(target: unknown): Target {
   const t = checkOptionsObject(target, 'failure', true);
   const crashPoint = checkInteger(t.crashPoint, 'failure.crashPoint', 0, 2 ** 32);
-  const units = t.keptUnits ?? [];
-  if (!Array.isArray(units)) throw invalidArgType('failure.keptUnits', 'an instance of Array', units);
+  const units = validateArray(t.keptUnits ?? [], 'failure.keptUnits');
   for (const l of units) checkInteger(l, 'failure.keptUnits[]', 0, 2 ** 32);
   let variants: readonly number[];
   if (t.keptVariants === undefined) {
     variants = units.map(() => 0);
   } else {
-    if (!Array.isArray(t.keptVariants)) {
-      throw invalidArgType('failure.keptVariants', 'an instance of Array', t.keptVariants);
-    }
-    if (t.keptVariants.length !== units.length) {
+    const kept = validateArray(t.keptVariants, 'failure.keptVariants');
+    if (kept.length !== units.length) {
       throw invalidArgValue('failure.keptVariants', t.keptVariants, 'must have one entry per kept unit');
     }
-    for (const v of t.keptVariants) checkInteger(v, 'failure.keptVariants[]', 0, 255);
-    variants = t.keptVariants as number[];
+    for (const v of kept) checkInteger(v, 'failure.keptVariants[]', 0, 255);
+    variants = kept as number[];
   }
   const cutAt = t.cutAt === undefined || t.cutAt === null ? null : checkInteger(t.cutAt, 'failure.cutAt', 1, Number.MAX_SAFE_INTEGER);
-  if (t.imageHash !== undefined && typeof t.imageHash !== 'string') {
-    throw invalidArgType('failure.imageHash', 'of type string', t.imageHash);
-  }
+  if (t.imageHash !== undefined) validateString(t.imageHash, 'failure.imageHash');
   return {
     crashPoint,
     keptUnits: units as number[],

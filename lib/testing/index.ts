@@ -65,7 +65,7 @@ import { createMapping } from '../mapping';
 import type { Mapping } from '../mapping';
 import { invalidArgType } from '../errors';
 import { checkBoolean, checkEnum, checkOptionsObject, checkString } from './options';
-import { sizeAndImage } from './crash';
+import { GRANULARITIES, sizeAndImage } from './crash';
 import { DurabilityModel, SimulatedBackend, allocDetachable, backendOf, registerSimulated } from './simulator';
 import type { Granularity } from '../types';
 
@@ -111,7 +111,7 @@ export function createSimulatedMapping(options: SimulatedMappingOptions): Mappin
     fn: 'createSimulatedMapping()',
   });
   const { size, initial } = sizeAndImage(o, 'options');
-  const granularity = checkEnum(o.granularity, 'options.granularity', ['cacheline', 'byte', 'page'] as const, 'cacheline');
+  const granularity = checkEnum(o.granularity, 'options.granularity', GRANULARITIES, 'cacheline');
   const path = checkString(o.path, 'options.path', '<simulated>');
   const readOnly = checkBoolean(o.readOnly, 'options.readOnly', false);
   const ab = allocDetachable(size);

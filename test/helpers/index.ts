@@ -305,13 +305,5 @@ function readU64(file: string, position: number): bigint {
   }
 }
 
-/** A deterministic PRNG (mulberry32): floats in [0, 1), the same sequence for a seed everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG (mulberry32): floats in [0, 1), the same sequence for a seed everywhere. The library's. */
+export const prng = (require(path.join(REPO_ROOT, 'dist', 'testing', 'crash.js')) as typeof import('../../lib/testing/crash')).prng;
