@@ -10,7 +10,7 @@
  *
  * Options: --smoke, --rounds N, --no-c (skip the C baselines), --alt / --no-alt (install the
  * mmap-io fork or not; default: yes in a full run, no in --smoke), --only a,b (sections: persist,
- * extents, write, copy, alt, scale, memory, crash), --dir DIR (where the DRAM-backed file goes,
+ * extents, write, random, copy, alt, scale, memory, crash), --dir DIR (where the DRAM-backed file goes,
  * default /dev/shm), --scale-dir DIR (sparse files and the disk-backed comparison, default /tmp;
  * the alt section also mounts a RAM-backed ext4, see lib/ramext4.js), --json FILE (raw results; default
  * bench/.build/last-results.json), --markdown (print the table as Markdown), --table-from FILE
@@ -45,7 +45,7 @@ function option(name, dflt) {
 // Reject what is not an option (a typo such as --round would otherwise run a full default run).
 const FLAGS = ['smoke', 'no-c', 'alt', 'no-alt', 'markdown', 'help'];
 const VALUED = ['rounds', 'only', 'dir', 'scale-dir', 'json', 'table-from'];
-const SECTION_NAMES = ['persist', 'extents', 'write', 'copy', 'alt', 'scale', 'memory', 'crash'];
+const SECTION_NAMES = ['persist', 'extents', 'write', 'random', 'copy', 'alt', 'scale', 'memory', 'crash'];
 function usage(status, message) {
   if (message) {
     console.error(`bench: ${message} (node bench/run.js --help lists the options)`);
@@ -75,8 +75,8 @@ const JSON_OUT = option('json', path.join(charness.BUILD_DIR, SMOKE ? 'smoke-res
 const MARKDOWN = flag('markdown');
 
 const CFG = SMOKE
-  ? { rounds: 2, samples: 3, warmup: 1, persistBatch: 200, extentsPerSample: 256, writeBytes: 64 * 1024, ntBytes: 1 << 20, altSamples: 3, altBatch: 20, ext4Samples: 2, ext4Batch: 2, scaleSizes: [1, 64].map((g) => g * 2 ** 30), scaleSamples: 3, scaleBatch: 2, memExtents: 100_000 }
-  : { rounds: 15, samples: 25, warmup: 5, persistBatch: 2000, extentsPerSample: 4096, writeBytes: 2 * 1024 * 1024, ntBytes: 32 << 20, altSamples: 15, altBatch: 200, ext4Samples: 6, ext4Batch: 10, scaleSizes: [1, 16, 64].map((g) => g * 2 ** 30), scaleSamples: 15, scaleBatch: 10, memExtents: 1_000_000 };
+  ? { rounds: 2, samples: 3, warmup: 1, persistBatch: 200, extentsPerSample: 256, writeBytes: 64 * 1024, ntBytes: 1 << 20, altSamples: 3, altBatch: 20, ext4Samples: 2, ext4Batch: 2, scaleSizes: [1, 64].map((g) => g * 2 ** 30), scaleSamples: 3, scaleBatch: 2, memExtents: 100_000, randomSpan: 64 << 20, workerPersists: 20_000 }
+  : { rounds: 15, samples: 25, warmup: 5, persistBatch: 2000, extentsPerSample: 4096, writeBytes: 2 * 1024 * 1024, ntBytes: 32 << 20, altSamples: 15, altBatch: 200, ext4Samples: 6, ext4Batch: 10, scaleSizes: [1, 16, 64].map((g) => g * 2 ** 30), scaleSamples: 15, scaleBatch: 10, memExtents: 1_000_000, randomSpan: 1 << 30, workerPersists: 1_000_000 };
 if (option('rounds')) CFG.rounds = Number(option('rounds'));
 
 // Layout of the bench file (mirrored by bench/c/pmembench.c).
@@ -395,6 +395,161 @@ function benchExtents() {
         compare(S, `(diag) ${n} extents: C recording the ranges as doubles first, then flushing them, vs C`, `c.extents.${n}.recorded`, `c.extents.${n}.flush_drain`);
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------- 3r. random offsets over 1 GiB
+// Sections 1-3 cycle over a few slots (cache- and TLB-warm); an index or a log writes at random
+// offsets across a large mapping, where every call misses. Both sides draw the same offsets
+// (randomSlot here, random_slot in bench/c/pmembench.c) over a power-of-two span of their own
+// mapping of one file, and copy from the MiB after the span.
+const RANDOM_FILE = path.join(DIR, `node-pmem-bench-random-${process.pid}.bin`);
+const RANDOM_WRITE_SIZES = [64, 256, 4096, 65536, 1 << 20];
+const RANDOM_EXTENT_COUNTS = [64, 512];
+
+/** The slot of call t among `slots` (a power of two below 2^31): a 32-bit integer mix. */
+function randomSlot(t, slots) {
+  let x = Math.imul(t, 0x9e3779b1);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x85ebca77);
+  x ^= x >>> 13;
+  return x & (slots - 1);
+}
+
+function makeRandomRunners(map, view, span) {
+  const lines = span / 64;
+  const runners = {};
+  let t = 0;
+  runners.persist64 = (batch) => {
+    for (let b = 0; b < batch; b++, t++) {
+      const off = randomSlot(t, lines) * 64;
+      view[off] = t;
+      map.persist(off, 64);
+    }
+  };
+  for (const size of RANDOM_WRITE_SIZES) {
+    const src = view.subarray(span, span + size);
+    const slots = span / size;
+    runners[`write.${size}`] = (batch) => {
+      for (let b = 0; b < batch; b++, t++) map.write(randomSlot(t, slots) * size, src, { persist: true });
+    };
+  }
+  for (const n of RANDOM_EXTENT_COUNTS) {
+    const ranges = new Float64Array(2 * n);
+    let k = 0;
+    runners[`extents.${n}.persistDirty`] = (iters) => {
+      for (let it = 0; it < iters; it++, k += n) {
+        for (let e = 0; e < n; e++) {
+          const off = randomSlot(k + e, lines) * 64;
+          view[off] = k;
+          map.markDirty(off, 64);
+        }
+        map.persistDirty();
+      }
+    };
+    runners[`extents.${n}.persistRanges`] = (iters) => {
+      for (let it = 0; it < iters; it++, k += n) {
+        for (let e = 0; e < n; e++) {
+          const off = randomSlot(k + e, lines) * 64;
+          view[off] = k;
+          ranges[2 * e] = off;
+          ranges[2 * e + 1] = 64;
+        }
+        map.persistRanges(ranges);
+      }
+    };
+  }
+  return runners;
+}
+
+/** One mapping of the random file per worker, each persisting random lines; aggregate persists/s. */
+async function workerRate(workers, span, persists) {
+  const { Worker } = require('node:worker_threads');
+  const start = new Int32Array(new SharedArrayBuffer(4));
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    const pmem = require(workerData.module);
+    const m = pmem.open(workerData.file, { granularity: 'cacheline', lock: 'none' });
+    const view = m.bytes(0, workerData.span);
+    const lines = workerData.span / 64;
+    ${randomSlot.toString()}
+    parentPort.postMessage('ready');
+    Atomics.wait(workerData.start, 0, 0);
+    for (let t = workerData.seed, end = workerData.seed + workerData.persists; t < end; t++) {
+      const off = randomSlot(t, lines) * 64;
+      view[off] = t;
+      m.persist(off, 64);
+    }
+    m.close();
+    parentPort.postMessage('done');`;
+  const threads = [];
+  for (let w = 0; w < workers; w++) {
+    const worker = new Worker(code, { eval: true, workerData: { module: require.resolve('node-pmem'), file: RANDOM_FILE, span, persists, seed: w << 28, start } });
+    const ready = new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    threads.push({ worker, ready });
+  }
+  await Promise.all(threads.map((th) => th.ready));
+  const done = threads.map(({ worker }) => new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  }));
+  const t0 = process.hrtime.bigint();
+  Atomics.store(start, 0, 1);
+  Atomics.notify(start, 0);
+  await Promise.all(done);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await Promise.all(threads.map(({ worker }) => worker.terminate()));
+  return (workers * persists) / seconds;
+}
+
+async function benchRandom() {
+  const span = CFG.randomSpan;
+  const rm = pmem.open(RANDOM_FILE, { create: true, size: span + (1 << 20), granularity: 'cacheline', lock: 'none' });
+  try {
+    const view = rm.bytes();
+    view.fill(0); // fault every page in, for C and JS alike
+    for (let i = 0; i < 1 << 20; i++) view[span + i] = (i * 7 + 1) & 255;
+    rm.persist();
+    const runners = makeRandomRunners(rm, view, span);
+    const per = CFG.extentsPerSample;
+    rounds(CFG.rounds, WITH_C && (() => {
+      const out = charness.run(RANDOM_FILE, 'random', CFG.samples, CFG.warmup, CFG.persistBatch, RANDOM_WRITE_SIZES.join(','), RANDOM_EXTENT_COUNTS.join(','), per);
+      for (const [id, samples] of Object.entries(out)) if (Array.isArray(samples)) record(id, samples);
+    }), () => {
+      record('js.random.persist64', sample(runners.persist64, CFG.persistBatch, CFG.samples, CFG.warmup));
+      for (const size of RANDOM_WRITE_SIZES) record(`js.random.write.${size}`, sample(runners[`write.${size}`], writeBatch(size), CFG.samples, CFG.warmup));
+      for (const n of RANDOM_EXTENT_COUNTS) {
+        const iters = Math.ceil(per / n);
+        for (const k of ['persistDirty', 'persistRanges']) record(`js.random.extents.${n}.${k}`, sample(runners[`extents.${n}.${k}`], iters, CFG.samples, CFG.warmup, iters * n));
+      }
+    });
+    const S = '3r random offsets over 1 GiB';
+    const where = `random lines of a ${fmtSize(span)} mapping`;
+    if (WITH_C) {
+      compare(S, `persist(64 B) vs C pmem_persist, ${where}`, 'js.random.persist64', 'c.random.persist64.pmem_persist', { max: 1.1 });
+      for (const size of RANDOM_WRITE_SIZES) {
+        compare(S, `write(${fmtSize(size)}, { persist: true }) vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets of a ${fmtSize(span)} mapping`, `js.random.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', min: size >= 4096 ? 0.95 : undefined, fmt: gbps(size) });
+      }
+      for (const n of RANDOM_EXTENT_COUNTS) {
+        compare(S, `${n} extents (per extent): markDirty each + persistDirty() vs C n×pmem_flush+pmem_drain, ${where}`, `js.random.extents.${n}.persistDirty`, `c.random.extents.${n}.flush_drain`, { max: n === 64 ? 1.3 : undefined });
+        compare(S, `${n} extents (per extent): the pairs filled + persistRanges() vs C n×pmem_flush+pmem_drain, ${where}`, `js.random.extents.${n}.persistRanges`, `c.random.extents.${n}.flush_drain`, { max: 1.1 });
+      }
+    } else {
+      single(S, `persist(64 B), ${where}`, spread(stat('js.random.persist64')));
+    }
+    rm.close();
+    const one = await workerRate(1, span, CFG.workerPersists);
+    const two = await workerRate(2, span, CFG.workerPersists);
+    info.workers = { one, two, cores: os.availableParallelism ? os.availableParallelism() : os.cpus().length };
+    const rate = (r) => `${(r / 1e6).toFixed(2)} M persists/s`;
+    single(S, `persist(64 B) from worker_threads, one mapping each, ${where}: 1 worker`, rate(one));
+    single(S, `persist(64 B) from worker_threads, one mapping each, ${where}: 2 workers (aggregate; ${info.workers.cores} cores)`, rate(two), { baseline: `${(two / one).toFixed(2)}× of 1 worker` });
+  } finally {
+    rm.close();
+    fs.rmSync(RANDOM_FILE, { force: true });
   }
 }
 
@@ -789,6 +944,7 @@ const SECTIONS = [
   ['persist', benchPersist],
   ['extents', benchExtents],
   ['write', benchWrite],
+  ['random', benchRandom],
   ['copy', benchCopy],
   ['alt', benchAlternatives],
   ['scale', benchScale],

@@ -333,6 +333,92 @@ static void section_nt(int samples, int warmup, size_t bytes) {
   free(s);
 }
 
+/* ---- random offsets over the whole file (1 GiB): where an index or a log writes ---- */
+/* The slot of call t among `slots` (a power of two): the same mix bench/run.js computes. */
+static inline size_t random_slot(uint32_t t, size_t slots) {
+  uint32_t x = t * 0x9E3779B1u;
+  x ^= x >> 15;
+  x *= 0x85EBCA77u;
+  x ^= x >> 13;
+  return x & (slots - 1);
+}
+
+static size_t pow2_floor(size_t v) {
+  size_t p = 1;
+  while (p <= v / 2) p *= 2;
+  return p;
+}
+
+static void section_random(int samples, int warmup, long persist_batch, const char *sizes, const char *counts, long per_sample) {
+  double *s = calloc(samples, sizeof(double));
+  if (s == NULL) die("random", "out of memory");
+  /* The offsets cover a power-of-two span; the copies' source is the MiB after it, in the same
+   * file for C and JS alike (see section_write: where a source sits moves a copy's cost). */
+  if (mapped < 2 * MiB) die("random", "the file must hold a span and 1 MiB of source");
+  const size_t span = pow2_floor(mapped - MiB);
+  const char *src = base + span;
+  const size_t lines = span / LINE;
+  /* Fault every page in first, as bench/run.js does for its own mapping: a fresh process's page
+   * tables are empty, and random offsets would time page faults. */
+  for (size_t off = 0; off < mapped; off += 4096) {
+    volatile char *p = base + off;
+    *p = *p;
+  }
+  uint32_t t = 0;
+  for (int i = -warmup; i < samples; i++) {
+    uint64_t t0 = now_ns();
+    for (long b = 0; b < persist_batch; b++, t++) {
+      char *p = base + random_slot(t, lines) * LINE;
+      *(volatile char *)p = (char)t;
+      pmem_persist(p, LINE);
+    }
+    if (i >= 0) s[i] = (double)(now_ns() - t0) / (double)persist_batch;
+  }
+  emit("c.random.persist64.pmem_persist", s, samples);
+
+  char id[96], *copy = strdup(sizes), *save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    size_t size = strtoull(tok, NULL, 10);
+    if (size == 0 || size > MiB) die("random", "bad size");
+    const size_t slots = span / size;
+    long batch = write_batch(size);
+    for (int i = -warmup; i < samples; i++) {
+      uint64_t t0 = now_ns();
+      for (long b = 0; b < batch; b++, t++) pmem_memcpy_persist(base + random_slot(t, slots) * size, src, size);
+      if (i >= 0) s[i] = (double)(now_ns() - t0) / (double)batch;
+    }
+    snprintf(id, sizeof id, "c.random.write.%zu.pmem_memcpy_persist", size);
+    emit(id, s, samples);
+  }
+  free(copy);
+
+  copy = strdup(counts);
+  save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    int n = atoi(tok);
+    if (n <= 0) die("random", "bad count");
+    long iters = (per_sample + n - 1) / n;
+    uint32_t k = 0; /* the i-th line of iteration j is random_slot(j * n + i) */
+    for (int i = -warmup; i < samples; i++) {
+      uint64_t t0 = now_ns();
+      for (long it = 0; it < iters; it++) {
+        for (int e = 0; e < n; e++) {
+          char *p = base + random_slot(k + (uint32_t)e, lines) * LINE;
+          *(volatile char *)p = (char)k;
+        }
+        for (int e = 0; e < n; e++) pmem_flush(base + random_slot(k + (uint32_t)e, lines) * LINE, LINE);
+        pmem_drain();
+        k += (uint32_t)n;
+      }
+      if (i >= 0) s[i] = (double)(now_ns() - t0) / (double)(iters * n);
+    }
+    snprintf(id, sizeof id, "c.random.extents.%d.flush_drain", n);
+    emit(id, s, samples);
+  }
+  free(copy);
+  free(s);
+}
+
 static void section_info(void) {
   printf("{\"id\":\"info\",\"libpmemApi\":\"%d.%d\",\"clwb\":%s,\"pmem2Granularity\":%d,"
          "\"isPmemForce\":\"%s\",\"pmem2Force\":\"%s\"}\n",
@@ -357,6 +443,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(section, "extents") && argc > 6) section_extents(samples, warmup, argv[5], atol(argv[6]));
   else if (!strcmp(section, "write") && argc > 5) section_write(samples, warmup, argv[5]);
   else if (!strcmp(section, "nt") && argc > 5) section_nt(samples, warmup, strtoull(argv[5], NULL, 10));
+  else if (!strcmp(section, "random") && argc > 8)
+    section_random(samples, warmup, atol(argv[5]), argv[6], argv[7], atol(argv[8]));
   else die("args", "unknown section or missing arguments");
   pmem2_map_delete(&map2);
   pmem_unmap(base, mapped);
