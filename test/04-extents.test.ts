@@ -255,6 +255,59 @@ describe('persistRanges: the ranges a caller already holds, in one call', () => 
     });
   }
 
+  /** What any correct sort-and-merge gives: runs of whole units, touching or overlapping ones merged. */
+  function expectedRuns(ranges: Float64Array, unit: number): { extents: number; bytes: number } {
+    const spans: [number, number][] = [];
+    for (let i = 0; i < ranges.length; i += 2) {
+      const [offset, length] = [ranges[i]!, ranges[i + 1]!];
+      if (length > 0) spans.push([Math.floor(offset / unit) * unit, Math.ceil((offset + length) / unit) * unit]);
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    let extents = 0;
+    let bytes = 0;
+    let end = -1;
+    for (const [start, stop] of spans) {
+      if (start <= end) {
+        if (stop > end) {
+          bytes += stop - end;
+          end = stop;
+        }
+      } else {
+        extents++;
+        bytes += stop - start;
+        end = stop;
+      }
+    }
+    return { extents, bytes };
+  }
+
+  for (const [size, tier] of [[4 * MiB, 'cacheline'], [256 * MiB, 'cacheline'], [16 * MiB, 'page']] as const) {
+    it(`'${tier}', ${size / MiB} MiB: long unordered lists (the radix sort's passes) merge as a reference merge does`, () => {
+      const m = mapping(size, tier);
+      try {
+        let seed = size;
+        const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+        for (const count of [63, 64, 65, 500, 4096]) {
+          const ranges = new Float64Array(2 * count);
+          for (let i = 0; i < count; i++) {
+            const clustered = i % 3 === 0; // near neighbours, so that some runs touch or overlap
+            const offset = clustered ? (next() % 64) * 64 + (next() % 130) : next() % size;
+            ranges[2 * i] = offset;
+            ranges[2 * i + 1] = i % 17 === 0 ? 0 : Math.min(size - offset, 1 + (next() % 300));
+          }
+          ranges[0] = size - 1;
+          ranges[1] = 1;
+          assert.deepEqual({ ...m.persistRanges(ranges) }, expectedRuns(ranges, m.flushUnit), `${count} pairs`);
+          for (let i = 0; i < count; i++) m.markDirty(ranges[2 * i]!, Math.max(1, ranges[2 * i + 1]!));
+          const marked = ranges.map((v, i) => (i % 2 === 1 ? Math.max(1, v) : v));
+          assert.deepEqual({ ...m.persistDirty() }, expectedRuns(marked, m.flushUnit), `${count} marks`);
+        }
+      } finally {
+        m.close();
+      }
+    });
+  }
+
   it('a view of the mapping itself may hold the ranges', () => {
     const m = mapping(16 * PAGE, 'cacheline');
     try {
