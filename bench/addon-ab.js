@@ -28,7 +28,10 @@ const BATCH = 1000;
 const WARMUP = 5;
 
 const file = path.join('/dev/shm', `node-pmem-ab-${process.pid}.bin`);
-fs.writeFileSync(file, Buffer.alloc(16 << 20));
+// 16 MiB for the fixed-slot rows, and a 1 GiB span for the random ones (sparse here, faulted in below).
+const SPAN = 1 << 30;
+fs.writeFileSync(file, '');
+fs.truncateSync(file, SPAN + (16 << 20));
 const OPTIONS = { create: false, exclusive: false, size: -1, sparse: false, readOnly: false, offset: 0, length: -1, granularity: 'cacheline', lock: 'none', mode: 0o600 };
 
 function load(addon) {
@@ -42,7 +45,16 @@ function calls(handle) {
   const view = new Uint8Array(handle.buffer());
   const source = (size) => view.subarray(12 << 20, (12 << 20) + size);
   const pairs = new Float64Array(2 * 64);
+  view.subarray(0, SPAN).fill(0); // fault every page in: this build's mapping has its own page tables
   let tick = 0;
+  // The slot of call t among `slots` (a power of two), as bench/run.js's section 3r draws them.
+  const randomSlot = (t, slots) => {
+    let x = Math.imul(t, 0x9e3779b1);
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x85ebca77);
+    x ^= x >>> 13;
+    return x & (slots - 1);
+  };
   const copyPersist = (size) => {
     const src = source(size);
     return (n) => {
@@ -56,6 +68,17 @@ function calls(handle) {
         view[off] = tick;
         handle.persist(off, 64);
       }
+    },
+    'persist(64 B), random 1 GiB': (n) => {
+      for (let i = 0; i < n; i++, tick++) {
+        const off = randomSlot(tick, SPAN / 64) * 64;
+        view[off] = tick;
+        handle.persist(off, 64);
+      }
+    },
+    'copyPersist(4 KiB), random 1 GiB': (n) => {
+      const src = source(4096);
+      for (let i = 0; i < n; i++, tick++) handle.copyPersist(randomSlot(tick, SPAN / 4096) * 4096, src);
     },
     'copyPersist(64 B)': copyPersist(64),
     'copyPersist(256 B)': copyPersist(256),
