@@ -20,7 +20,7 @@ const torture = require(path.join(KV_DIR, 'torture.js'));
 const CLI = path.join(KV_DIR, 'cli.js');
 const TORTURE = path.join(KV_DIR, 'torture.js');
 // Not exported by node-pmem/kv: the checksum the store's records and headers carry.
-const { crc32c } = require(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js')) as typeof import('../lib/kv/crc32c');
+const { crc32c, crc32cView } = require(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js')) as typeof import('../lib/kv/crc32c');
 
 const DIR = tmpDir(SHM);
 const MiB = 1024 * 1024;
@@ -190,6 +190,21 @@ describe('kv: API', () => {
     store.compact();
     throwsCode(() => store.get('k00', { snapshot: snap }), { code: 'ERR_INVALID_ARG_VALUE' });
     store.close();
+  });
+});
+
+describe('kv: CRC-32C', () => {
+  it('the word-at-a-time crc32cView equals crc32c (and the standard check value) at every alignment, length and seed', () => {
+    assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283); // the CRC-32C check value
+    const b = Buffer.alloc(600);
+    for (let i = 0; i < b.length; i++) b[i] = (Math.imul(i, 2654435761) >>> 13) & 0xff;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let start = 0; start < 24; start++) {
+      for (let end = start; end <= start + 300; end += 1 + (end % 7)) {
+        const seed = Math.imul(start + 1, end + 1) >>> 0;
+        assert.equal(crc32cView(dv, start, end, seed), crc32c(b, start, end, seed), `[${start}, ${end}) seed ${seed}`);
+      }
+    }
   });
 });
 

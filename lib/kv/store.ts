@@ -50,7 +50,7 @@ import type { Mapping } from '../mapping';
 import { open as openMapping } from '../open';
 import type { Granularity, MappingKind, OpenOptions as MappingOpenOptions } from '../types';
 import { BTree, type Bounds, type Cursor, type Snapshot as TreeSnapshot } from './btree';
-import { crc32c } from './crc32c';
+import { crc32c, crc32cView } from './crc32c';
 
 const MAGIC = Buffer.from('NPMEMKV\0', 'latin1');
 /** On-media format version this code reads and writes. */
@@ -362,8 +362,9 @@ export class KvIterator {
 export class KvStore {
   #mapping: Mapping;
   #owned: boolean;
-  /** A view over the used span of the mapping. */
+  /** A view over the used span of the mapping, and a DataView over the same bytes (the hot paths' word reads and writes). */
   #b: Buffer;
+  #dv: DataView;
   #closed = false;
   #readOnly: boolean;
   /** The index: key bytes -> record offset. */
@@ -468,6 +469,7 @@ export class KvStore {
     this.#readOnly = readOnly || mapping.readOnly;
     const used = Math.min(mapping.length, MAX_SIZE);
     this.#b = Buffer.from(mapping.buffer, 0, used);
+    this.#dv = new DataView(mapping.buffer, 0, used);
     const t0 = performance.now();
     const header = this.#readHeader(create, storeId);
     this.#adopt(header);
@@ -667,7 +669,7 @@ export class KvStore {
     }
     const len = recordLength(klen, vlen);
     if (len > end - off) return 0;
-    return crc32c(b, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
+    return crc32cView(this.#dv, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
   }
 
   /**
@@ -800,14 +802,15 @@ export class KvStore {
     aux: number,
   ): number {
     const b = this.#b;
+    const dv = this.#dv;
     const klen = k.byteLength;
-    b.writeUInt32LE(prev, off + 4);
-    b.writeUInt32LE(seq, off + 8);
+    dv.setUint32(off + 4, prev, true);
+    dv.setUint32(off + 8, seq, true);
     b[off + 12] = kind;
     b[off + 13] = flags;
-    b.writeUInt16LE(klen, off + 14);
-    b.writeUInt32LE(vlen, off + 16);
-    b.writeUInt32LE(aux, off + 20);
+    dv.setUint16(off + 14, klen, true);
+    dv.setUint32(off + 16, vlen, true);
+    dv.setUint32(off + 20, aux, true);
     let p = off + REC_HEADER;
     if (klen > 0) {
       b.set(k, p);
@@ -819,9 +822,9 @@ export class KvStore {
       p += vlen;
     }
     const end = off + recordLength(klen, vlen);
-    if (p < end) b.fill(0, p, end);
-    const crc = crc32c(b, off + 4, end);
-    b.writeUInt32LE(crc, off);
+    while (p < end) b[p++] = 0; // at most 7 bytes of padding: a loop costs less than fill()
+    const crc = crc32cView(dv, off + 4, end);
+    dv.setUint32(off, crc, true);
     return crc;
   }
 
@@ -829,7 +832,7 @@ export class KvStore {
   #verified(off: number, key?: Uint8Array): number {
     const b = this.#b;
     const len = off >= DATA_OFFSET && off + REC_HEADER <= this.#indexOffset ? this.#lengthAt(off) : 0;
-    if (len === 0 || off + len > this.#indexOffset || crc32c(b, off + 4, off + len) !== b.readUInt32LE(off)) {
+    if (len === 0 || off + len > this.#indexOffset || crc32cView(this.#dv, off + 4, off + len) !== b.readUInt32LE(off)) {
       throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the record at offset ${off} fails its checksum (media corruption?)`);
     }
     if (key !== undefined) {
@@ -1255,6 +1258,7 @@ export class KvStore {
     this.#closed = true;
     for (const s of [...this.#snapshots]) s.close();
     this.#b = Buffer.alloc(0);
+    this.#dv = new DataView(this.#b.buffer, 0, 0);
     if (this.#owned) this.#mapping.close();
   }
 
