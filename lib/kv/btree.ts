@@ -169,12 +169,6 @@ export class BTree {
     this.#free = g.nodes;
   }
 
-  /** Bytes of region needed for `nodes` nodes. */
-  static regionBytes(nodes: number): number {
-    const bitmapBytes = Math.ceil(Math.ceil(nodes / 8) / 64) * 64;
-    return Math.ceil((HEADER_AREA + 2 * bitmapBytes) / NODE_SIZE) * NODE_SIZE + nodes * NODE_SIZE;
-  }
-
   /** Make an empty tree in [base, base + length) and checkpoint it (durable on return). */
   static format(m: Mapping, base: number, length: number, meta: Uint8Array): BTree {
     const t = new BTree(m, base, length);
