@@ -1015,6 +1015,12 @@ export class KvStore {
     return snapshot.tree;
   }
 
+  /** The offset of `key`'s record in the live index, or in a snapshot's. */
+  #lookup(k: Uint8Array, snapshot: KvSnapshot | undefined): number | undefined {
+    const tree = this.#treeOf(snapshot);
+    return tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k);
+  }
+
   /**
    * The value stored under `key` (a string if it was put as a string, else a Buffer copy), or
    * undefined. Its checksum is verified first: corrupt data throws ERR_KV_CORRUPT.
@@ -1022,16 +1028,13 @@ export class KvStore {
   get(key: KvInput, options?: { snapshot?: KvSnapshot }): KvValue | undefined {
     this.#alive();
     const k = keyBytes(key);
-    const tree = this.#treeOf(options?.snapshot);
-    const off = tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k);
+    const off = this.#lookup(k, options?.snapshot);
     return off === undefined ? undefined : this.#valueAt(off, k);
   }
 
   has(key: KvInput, options?: { snapshot?: KvSnapshot }): boolean {
     this.#alive();
-    const k = keyBytes(key);
-    const tree = this.#treeOf(options?.snapshot);
-    return (tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k)) !== undefined;
+    return this.#lookup(keyBytes(key), options?.snapshot) !== undefined;
   }
 
   /** Remove `key`. Durable when it returns. Returns whether it was there (nothing is written if not). */
