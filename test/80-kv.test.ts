@@ -193,6 +193,27 @@ describe('kv: API', () => {
   });
 });
 
+describe('kv: snapshots', () => {
+  it('a snapshot of another store is refused (ERR_INVALID_ARG_VALUE) by get, has and iterator, and nothing is read through it', () => {
+    const a = fresh().store;
+    const b = fresh().store;
+    a.put('k', 'in a');
+    b.put('k', 'in b');
+    const snapA = a.snapshot();
+    for (const read of [() => b.get('k', { snapshot: snapA }), () => b.has('k', { snapshot: snapA }), () => b.iterator({ snapshot: snapA })]) {
+      throwsCode(read, { code: 'ERR_INVALID_ARG_VALUE', message: /snapshot of this store/ });
+    }
+    // Each store still reads its own snapshots.
+    assert.equal(a.get('k', { snapshot: snapA }), 'in a');
+    const snapB = b.snapshot();
+    assert.equal(b.get('k', { snapshot: snapB }), 'in b');
+    snapA.close();
+    snapB.close();
+    a.close();
+    b.close();
+  });
+});
+
 describe('kv: CRC-32C', () => {
   it('the word-at-a-time crc32cView equals crc32c (and the standard check value) at every alignment, length and seed', () => {
     assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283); // the CRC-32C check value

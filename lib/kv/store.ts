@@ -50,6 +50,7 @@ import type { Mapping } from '../mapping';
 import { open as openMapping } from '../open';
 import type { Granularity, MappingKind, OpenOptions as MappingOpenOptions } from '../types';
 import { BTree, type Bounds, type Cursor, type Snapshot as TreeSnapshot } from './btree';
+import { invalidArgValue } from '../errors';
 import { crc32c, crc32cView } from './crc32c';
 
 const MAGIC = Buffer.from('NPMEMKV\0', 'latin1');
@@ -311,6 +312,11 @@ export class KvSnapshot {
 
   get closed(): boolean {
     return this.tree.released;
+  }
+
+  /** @internal whether it is a snapshot of `store` (a snapshot names nodes of its own store's index only) */
+  of(store: KvStore): boolean {
+    return this.#store === store;
   }
 
   close(): void {
@@ -1006,11 +1012,11 @@ export class KvStore {
     this.#advanced(1);
   }
 
-  /** The snapshot's tree, or the live one. */
+  /** The snapshot's tree, or the live one (null). Refuses a closed snapshot, or one of another store. */
   #treeOf(snapshot: KvSnapshot | undefined): TreeSnapshot | null {
     if (snapshot === undefined) return null;
-    if (!(snapshot instanceof KvSnapshot) || snapshot.closed) {
-      throw kvError('ERR_INVALID_ARG_VALUE', 'options.snapshot must be an open snapshot of this store', TypeError);
+    if (!(snapshot instanceof KvSnapshot) || snapshot.closed || !snapshot.of(this)) {
+      throw invalidArgValue('options.snapshot', snapshot, 'must be an open snapshot of this store');
     }
     return snapshot.tree;
   }
