@@ -302,6 +302,29 @@ describe('kv: limits and errors', () => {
   });
 });
 
+describe('kv: exclusive create', () => {
+  it('exclusive: creates a missing file; an existing store or empty file is EEXIST and untouched; only with create', () => {
+    const file = freshPath(DIR, 'excl');
+    const s = kv.open(file, { create: true, exclusive: true, size: kv.MIN_SIZE });
+    s.put('k', 'v');
+    s.close();
+    const before = sha(file);
+    throwsCode(() => kv.open(file, { create: true, exclusive: true, size: kv.MIN_SIZE }), 'EEXIST');
+    assert.equal(sha(file), before);
+    // An empty file is one a plain create formats: exclusive refuses it too.
+    const touched = freshPath(DIR, 'excl-touched');
+    fs.writeFileSync(touched, '');
+    throwsCode(() => kv.open(touched, { create: true, exclusive: true, size: kv.MIN_SIZE }), 'EEXIST');
+    assert.equal(fs.statSync(touched).size, 0);
+    for (const bad of [{ exclusive: true }, { exclusive: true, create: true, readOnly: true }, { exclusive: 'yes' as unknown as boolean, create: true }]) {
+      throwsCode(() => kv.open(freshPath(DIR, 'excl-bad'), { size: kv.MIN_SIZE, ...bad }), { code: 'ERR_INVALID_ARG_VALUE', type: TypeError });
+    }
+    const again = kv.open(file);
+    assert.equal(again.get('k'), 'v');
+    again.close();
+  });
+});
+
 describe('kv: space', () => {
   it('a batch as large as the store: applied when the index has room, refused whole (ENOSPC, nothing written) when not', () => {
     const { file, store } = fresh(kv.MIN_SIZE * 4);

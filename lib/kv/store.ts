@@ -98,6 +98,11 @@ export type BatchOp = { type: 'put'; key: KvInput; value: KvInput } | { type: 'd
 export interface OpenOptions {
   /** Create the file (with `size`) if missing, and format an all-zero file or device. */
   create?: boolean;
+  /**
+   * With `create`: the file must not exist; it is created (O_CREAT | O_EXCL, so atomically: a file
+   * that appears meanwhile is EEXIST, never opened). An existing file, even an empty one, is EEXIST.
+   */
+  exclusive?: boolean;
   /** With `create`: size of a new file, in bytes. */
   size?: number;
   /** Map read-only (shared lock); writes throw ERR_KV_READ_ONLY. */
@@ -404,13 +409,16 @@ export class KvStore {
     if (options === null || typeof options !== 'object') {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${describe(options)}`, TypeError);
     }
-    const { create = false, size, readOnly = false, granularity, checkpointRecords } = options;
+    const { create = false, exclusive = false, size, readOnly = false, granularity, checkpointRecords } = options;
     checkCheckpointRecords(checkpointRecords);
+    if (exclusive !== false && (exclusive !== true || !create || readOnly)) {
+      throw invalidArgValue('options.exclusive', exclusive, 'must be a boolean, and true only together with create: true and without readOnly');
+    }
     const mopts: MappingOpenOptions = { readOnly };
     if (granularity !== undefined) mopts.granularity = granularity;
     const st = statSync(path, { throwIfNoEntry: false });
     // A missing file, or an empty one (as `touch` leaves it), is created at `size`.
-    if (create && !readOnly && (st === undefined || (st.isFile() && st.size === 0))) {
+    if (create && !readOnly && (exclusive || st === undefined || (st.isFile() && st.size === 0))) {
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < MIN_SIZE) {
         throw kvError(
           size === undefined ? 'ERR_INVALID_ARG_VALUE' : 'ERR_OUT_OF_RANGE',
@@ -420,6 +428,7 @@ export class KvStore {
       }
       mopts.create = true;
       mopts.size = size;
+      if (exclusive) mopts.exclusive = true;
     }
     // Device-dax has no private (copy-on-write) mappings, so node-pmem cannot map it readOnly:
     // map it shared under a shared lock instead; the store itself never writes when readOnly.
