@@ -20,7 +20,7 @@ const torture = require(path.join(KV_DIR, 'torture.js'));
 const CLI = path.join(KV_DIR, 'cli.js');
 const TORTURE = path.join(KV_DIR, 'torture.js');
 // Not exported by node-pmem/kv: the checksum the store's records and headers carry.
-const { crc32c } = require(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js')) as typeof import('../lib/kv/crc32c');
+const { crc32c, crc32cView } = require(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js')) as typeof import('../lib/kv/crc32c');
 
 const DIR = tmpDir(SHM);
 const MiB = 1024 * 1024;
@@ -193,6 +193,42 @@ describe('kv: API', () => {
   });
 });
 
+describe('kv: snapshots', () => {
+  it('a snapshot of another store is refused (ERR_INVALID_ARG_VALUE) by get, has and iterator, and nothing is read through it', () => {
+    const a = fresh().store;
+    const b = fresh().store;
+    a.put('k', 'in a');
+    b.put('k', 'in b');
+    const snapA = a.snapshot();
+    for (const read of [() => b.get('k', { snapshot: snapA }), () => b.has('k', { snapshot: snapA }), () => b.iterator({ snapshot: snapA })]) {
+      throwsCode(read, { code: 'ERR_INVALID_ARG_VALUE', message: /snapshot of this store/ });
+    }
+    // Each store still reads its own snapshots.
+    assert.equal(a.get('k', { snapshot: snapA }), 'in a');
+    const snapB = b.snapshot();
+    assert.equal(b.get('k', { snapshot: snapB }), 'in b');
+    snapA.close();
+    snapB.close();
+    a.close();
+    b.close();
+  });
+});
+
+describe('kv: CRC-32C', () => {
+  it('the word-at-a-time crc32cView equals crc32c (and the standard check value) at every alignment, length and seed', () => {
+    assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283); // the CRC-32C check value
+    const b = Buffer.alloc(600);
+    for (let i = 0; i < b.length; i++) b[i] = (Math.imul(i, 2654435761) >>> 13) & 0xff;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let start = 0; start < 24; start++) {
+      for (let end = start; end <= start + 300; end += 1 + (end % 7)) {
+        const seed = Math.imul(start + 1, end + 1) >>> 0;
+        assert.equal(crc32cView(dv, start, end, seed), crc32c(b, start, end, seed), `[${start}, ${end}) seed ${seed}`);
+      }
+    }
+  });
+});
+
 describe('kv: limits and errors', () => {
   it('rejects oversized keys and values with RangeError codes, stays usable', () => {
     const { store } = fresh(80 * MiB); // a log region (a quarter) holds the largest value
@@ -263,6 +299,29 @@ describe('kv: limits and errors', () => {
     u.put('k', 'v');
     u.close();
     assert.equal(fs.statSync(touched).size, kv.MIN_SIZE);
+  });
+});
+
+describe('kv: exclusive create', () => {
+  it('exclusive: creates a missing file; an existing store or empty file is EEXIST and untouched; only with create', () => {
+    const file = freshPath(DIR, 'excl');
+    const s = kv.open(file, { create: true, exclusive: true, size: kv.MIN_SIZE });
+    s.put('k', 'v');
+    s.close();
+    const before = sha(file);
+    throwsCode(() => kv.open(file, { create: true, exclusive: true, size: kv.MIN_SIZE }), 'EEXIST');
+    assert.equal(sha(file), before);
+    // An empty file is one a plain create formats: exclusive refuses it too.
+    const touched = freshPath(DIR, 'excl-touched');
+    fs.writeFileSync(touched, '');
+    throwsCode(() => kv.open(touched, { create: true, exclusive: true, size: kv.MIN_SIZE }), 'EEXIST');
+    assert.equal(fs.statSync(touched).size, 0);
+    for (const bad of [{ exclusive: true }, { exclusive: true, create: true, readOnly: true }, { exclusive: 'yes' as unknown as boolean, create: true }]) {
+      throwsCode(() => kv.open(freshPath(DIR, 'excl-bad'), { size: kv.MIN_SIZE, ...bad }), { code: 'ERR_INVALID_ARG_VALUE', type: TypeError });
+    }
+    const again = kv.open(file);
+    assert.equal(again.get('k'), 'v');
+    again.close();
   });
 });
 

@@ -368,6 +368,39 @@ describe('PmemLevel: limits and errors', () => {
     await db.close();
   });
 
+  it('errorIfExists is atomic: a file created after any check of ours is EEXIST, never opened as new', async () => {
+    const location = freshPath(DIR, 'raced');
+    const other = kv.open(location, { create: true, size: kv.MIN_SIZE });
+    other.put('theirs', 'kept');
+    other.close();
+    const before = fs.readFileSync(location);
+    // The race, made deterministic: every stat of the path reports it missing, as if the other
+    // process created it right after. A check-then-create open would then open their store.
+    const mutableFs = fs as { statSync: typeof fs.statSync };
+    const statSync = fs.statSync;
+    mutableFs.statSync = ((p: fs.PathLike, o?: fs.StatSyncOptions) => (p === location ? undefined : statSync(p, o))) as typeof fs.statSync;
+    const db = new PmemLevel(location, { size: kv.MIN_SIZE });
+    try {
+      await assert.rejects(db.open({ errorIfExists: true }), (e: Error & { code?: string; cause?: { code?: string } }) => {
+        assert.equal(e.code, 'LEVEL_DATABASE_NOT_OPEN');
+        assert.equal(e.cause?.code, 'EEXIST');
+        return true;
+      });
+    } finally {
+      mutableFs.statSync = statSync;
+    }
+    assert.ok(fs.readFileSync(location).equals(before), 'their store is untouched');
+    // Without a race it creates the store.
+    const created = freshPath(DIR, 'created');
+    const db2 = new PmemLevel(created, { size: kv.MIN_SIZE });
+    await db2.open({ errorIfExists: true });
+    await db2.put('k', 'v');
+    await db2.close();
+    await db2.open({ errorIfExists: false, createIfMissing: false });
+    assert.equal(await db2.get('k'), 'v');
+    await db2.close();
+  });
+
   it('a snapshot of another database is refused', async () => {
     const a = fresh();
     const b = fresh();

@@ -50,7 +50,8 @@ import type { Mapping } from '../mapping';
 import { open as openMapping } from '../open';
 import type { Granularity, MappingKind, OpenOptions as MappingOpenOptions } from '../types';
 import { BTree, type Bounds, type Cursor, type Snapshot as TreeSnapshot } from './btree';
-import { crc32c } from './crc32c';
+import { invalidArgValue } from '../errors';
+import { crc32c, crc32cView } from './crc32c';
 
 const MAGIC = Buffer.from('NPMEMKV\0', 'latin1');
 /** On-media format version this code reads and writes. */
@@ -97,6 +98,11 @@ export type BatchOp = { type: 'put'; key: KvInput; value: KvInput } | { type: 'd
 export interface OpenOptions {
   /** Create the file (with `size`) if missing, and format an all-zero file or device. */
   create?: boolean;
+  /**
+   * With `create`: the file must not exist; it is created (O_CREAT | O_EXCL, so atomically: a file
+   * that appears meanwhile is EEXIST, never opened). An existing file, even an empty one, is EEXIST.
+   */
+  exclusive?: boolean;
   /** With `create`: size of a new file, in bytes. */
   size?: number;
   /** Map read-only (shared lock); writes throw ERR_KV_READ_ONLY. */
@@ -313,6 +319,11 @@ export class KvSnapshot {
     return this.tree.released;
   }
 
+  /** @internal whether it is a snapshot of `store` (a snapshot names nodes of its own store's index only) */
+  of(store: KvStore): boolean {
+    return this.#store === store;
+  }
+
   close(): void {
     this.#store.releaseSnapshot(this);
   }
@@ -362,8 +373,9 @@ export class KvIterator {
 export class KvStore {
   #mapping: Mapping;
   #owned: boolean;
-  /** A view over the used span of the mapping. */
+  /** A view over the used span of the mapping, and a DataView over the same bytes (the hot paths' word reads and writes). */
   #b: Buffer;
+  #dv: DataView;
   #closed = false;
   #readOnly: boolean;
   /** The index: key bytes -> record offset. */
@@ -397,13 +409,16 @@ export class KvStore {
     if (options === null || typeof options !== 'object') {
       throw kvError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${describe(options)}`, TypeError);
     }
-    const { create = false, size, readOnly = false, granularity, checkpointRecords } = options;
+    const { create = false, exclusive = false, size, readOnly = false, granularity, checkpointRecords } = options;
     checkCheckpointRecords(checkpointRecords);
+    if (exclusive !== false && (exclusive !== true || !create || readOnly)) {
+      throw invalidArgValue('options.exclusive', exclusive, 'must be a boolean, and true only together with create: true and without readOnly');
+    }
     const mopts: MappingOpenOptions = { readOnly };
     if (granularity !== undefined) mopts.granularity = granularity;
     const st = statSync(path, { throwIfNoEntry: false });
     // A missing file, or an empty one (as `touch` leaves it), is created at `size`.
-    if (create && !readOnly && (st === undefined || (st.isFile() && st.size === 0))) {
+    if (create && !readOnly && (exclusive || st === undefined || (st.isFile() && st.size === 0))) {
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < MIN_SIZE) {
         throw kvError(
           size === undefined ? 'ERR_INVALID_ARG_VALUE' : 'ERR_OUT_OF_RANGE',
@@ -413,6 +428,7 @@ export class KvStore {
       }
       mopts.create = true;
       mopts.size = size;
+      if (exclusive) mopts.exclusive = true;
     }
     // Device-dax has no private (copy-on-write) mappings, so node-pmem cannot map it readOnly:
     // map it shared under a shared lock instead; the store itself never writes when readOnly.
@@ -468,6 +484,7 @@ export class KvStore {
     this.#readOnly = readOnly || mapping.readOnly;
     const used = Math.min(mapping.length, MAX_SIZE);
     this.#b = Buffer.from(mapping.buffer, 0, used);
+    this.#dv = new DataView(mapping.buffer, 0, used);
     const t0 = performance.now();
     const header = this.#readHeader(create, storeId);
     this.#adopt(header);
@@ -667,7 +684,7 @@ export class KvStore {
     }
     const len = recordLength(klen, vlen);
     if (len > end - off) return 0;
-    return crc32c(b, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
+    return crc32cView(this.#dv, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
   }
 
   /**
@@ -800,14 +817,15 @@ export class KvStore {
     aux: number,
   ): number {
     const b = this.#b;
+    const dv = this.#dv;
     const klen = k.byteLength;
-    b.writeUInt32LE(prev, off + 4);
-    b.writeUInt32LE(seq, off + 8);
+    dv.setUint32(off + 4, prev, true);
+    dv.setUint32(off + 8, seq, true);
     b[off + 12] = kind;
     b[off + 13] = flags;
-    b.writeUInt16LE(klen, off + 14);
-    b.writeUInt32LE(vlen, off + 16);
-    b.writeUInt32LE(aux, off + 20);
+    dv.setUint16(off + 14, klen, true);
+    dv.setUint32(off + 16, vlen, true);
+    dv.setUint32(off + 20, aux, true);
     let p = off + REC_HEADER;
     if (klen > 0) {
       b.set(k, p);
@@ -819,9 +837,9 @@ export class KvStore {
       p += vlen;
     }
     const end = off + recordLength(klen, vlen);
-    if (p < end) b.fill(0, p, end);
-    const crc = crc32c(b, off + 4, end);
-    b.writeUInt32LE(crc, off);
+    while (p < end) b[p++] = 0; // at most 7 bytes of padding: a loop costs less than fill()
+    const crc = crc32cView(dv, off + 4, end);
+    dv.setUint32(off, crc, true);
     return crc;
   }
 
@@ -829,7 +847,7 @@ export class KvStore {
   #verified(off: number, key?: Uint8Array): number {
     const b = this.#b;
     const len = off >= DATA_OFFSET && off + REC_HEADER <= this.#indexOffset ? this.#lengthAt(off) : 0;
-    if (len === 0 || off + len > this.#indexOffset || crc32c(b, off + 4, off + len) !== b.readUInt32LE(off)) {
+    if (len === 0 || off + len > this.#indexOffset || crc32cView(this.#dv, off + 4, off + len) !== b.readUInt32LE(off)) {
       throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the record at offset ${off} fails its checksum (media corruption?)`);
     }
     if (key !== undefined) {
@@ -1003,13 +1021,19 @@ export class KvStore {
     this.#advanced(1);
   }
 
-  /** The snapshot's tree, or the live one. */
+  /** The snapshot's tree, or the live one (null). Refuses a closed snapshot, or one of another store. */
   #treeOf(snapshot: KvSnapshot | undefined): TreeSnapshot | null {
     if (snapshot === undefined) return null;
-    if (!(snapshot instanceof KvSnapshot) || snapshot.closed) {
-      throw kvError('ERR_INVALID_ARG_VALUE', 'options.snapshot must be an open snapshot of this store', TypeError);
+    if (!(snapshot instanceof KvSnapshot) || snapshot.closed || !snapshot.of(this)) {
+      throw invalidArgValue('options.snapshot', snapshot, 'must be an open snapshot of this store');
     }
     return snapshot.tree;
+  }
+
+  /** The offset of `key`'s record in the live index, or in a snapshot's. */
+  #lookup(k: Uint8Array, snapshot: KvSnapshot | undefined): number | undefined {
+    const tree = this.#treeOf(snapshot);
+    return tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k);
   }
 
   /**
@@ -1019,16 +1043,13 @@ export class KvStore {
   get(key: KvInput, options?: { snapshot?: KvSnapshot }): KvValue | undefined {
     this.#alive();
     const k = keyBytes(key);
-    const tree = this.#treeOf(options?.snapshot);
-    const off = tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k);
+    const off = this.#lookup(k, options?.snapshot);
     return off === undefined ? undefined : this.#valueAt(off, k);
   }
 
   has(key: KvInput, options?: { snapshot?: KvSnapshot }): boolean {
     this.#alive();
-    const k = keyBytes(key);
-    const tree = this.#treeOf(options?.snapshot);
-    return (tree === null ? this.#tree.get(k) : this.#tree.getIn(tree, k)) !== undefined;
+    return this.#lookup(keyBytes(key), options?.snapshot) !== undefined;
   }
 
   /** Remove `key`. Durable when it returns. Returns whether it was there (nothing is written if not). */
@@ -1255,6 +1276,7 @@ export class KvStore {
     this.#closed = true;
     for (const s of [...this.#snapshots]) s.close();
     this.#b = Buffer.alloc(0);
+    this.#dv = new DataView(this.#b.buffer, 0, 0);
     if (this.#owned) this.#mapping.close();
   }
 

@@ -182,16 +182,19 @@ export class PmemLevel<KDefault = string, VDefault = string> extends AbstractLev
   }
 
   protected async _open(options: AbstractOpenOptions): Promise<void> {
-    const at = statSync(this.#location, { throwIfNoEntry: false });
-    if (at === undefined && options.createIfMissing === false) {
-      throw systemError('ENOENT', -2, `${this.#location} does not exist (createIfMissing is false)`, this.#location);
-    }
-    if (at !== undefined && options.errorIfExists === true) {
-      throw systemError('EEXIST', -17, `${this.#location} already exists (errorIfExists is true)`, this.#location);
+    const create = options.createIfMissing !== false;
+    const exclusive = options.errorIfExists === true;
+    if (!create) {
+      // Nothing is created, so these checks cannot race with a creation of ours.
+      const at = statSync(this.#location, { throwIfNoEntry: false });
+      if (at === undefined) throw systemError('ENOENT', -2, `${this.#location} does not exist (createIfMissing is false)`, this.#location);
+      if (exclusive) throw systemError('EEXIST', -17, `${this.#location} already exists (errorIfExists is true)`, this.#location);
     }
     // A missing (or empty, or all-zero) file becomes a store of `size` bytes; an existing store is
     // opened and recovered; any other file is refused (ERR_KV_NOT_A_STORE), never formatted over.
-    this.#kv = openStore(this.#location, { ...this.#storeOptions, create: options.createIfMissing !== false });
+    // errorIfExists creates with O_EXCL: a file that appears between a check and the creation
+    // would otherwise be opened as if it were new.
+    this.#kv = openStore(this.#location, { ...this.#storeOptions, create, exclusive: create && exclusive });
   }
 
   protected async _close(): Promise<void> {
