@@ -138,7 +138,15 @@ for (const [label, dir] of [['disk (' + os.tmpdir() + ')', DISK], ['tmpfs (/dev/
       assert.deepEqual(fallocatesOf(file), [[0, 2 * MiB]], 'a sparse file is allocated');
       const allocated = allocatedBytes(file);
       assert.ok(allocated >= 2 * MiB, `st_blocks*512 = ${allocated}`);
-      assert.deepEqual(fallocatesOf(file), [], 'the same file, now allocated: no fallocate');
+      const again = fallocatesOf(file);
+      if (dir === TMPFS) {
+        assert.deepEqual(again, [], 'the same file, now allocated: no fallocate');
+      } else {
+        // SEEK_HOLE reports blocks that posix_fallocate reserved and nothing has written yet as a
+        // hole on some kernels (ext4 on 6.1: unwritten extents), so open() may allocate the same
+        // range again, which changes nothing; never anything else.
+        assert.ok(again.length === 0 || JSON.stringify(again) === JSON.stringify([[0, 2 * MiB]]), `the same file, now allocated: ${JSON.stringify(again)}`);
+      }
       assert.equal(allocatedBytes(file), allocated);
       const written = freshPath(dir);
       makeFile(written, 2 * MiB);
