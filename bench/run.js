@@ -530,6 +530,7 @@ async function benchRandom() {
     const where = `random lines of a ${fmtSize(span)} mapping`;
     if (WITH_C) {
       compare(S, `persist(64 B) vs C pmem_persist, ${where}`, 'js.random.persist64', 'c.random.persist64.pmem_persist', { max: 1.1 });
+      compare(S, `(diag) C pmem_persist, ${where}, with ~100 ns of other work between calls (its time subtracted), vs back to back`, 'c.random.persist64.spaced', 'c.random.persist64.pmem_persist');
       for (const size of RANDOM_WRITE_SIZES) {
         compare(S, `write(${fmtSize(size)}, { persist: true }) vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets of a ${fmtSize(span)} mapping`, `js.random.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', min: size >= 4096 ? 0.95 : undefined, fmt: gbps(size) });
       }
