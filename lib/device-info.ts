@@ -4,7 +4,6 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { native, type NativeDeviceFacts } from './binding';
-import { getDax } from './dax';
 import type { DaxState, Granularity } from './types';
 import { validatePath } from './validate';
 
@@ -114,10 +113,9 @@ export function findFilesystem(path: string, devMajor: number, devMinor: number)
   return { type: best.type, mountPoint: best.mountPoint, source: best.source, options: best.options, dax: daxMode(best.options) };
 }
 
-/** Device bad ranges (filesystem-device coordinates) as byte ranges of the file, via FIEMAP. */
-export function fileBadBlocks(path: string, deviceRanges: readonly ByteRange[]): ByteRange[] {
+/** Device bad ranges (filesystem-device coordinates) as byte ranges of the file, through its FIEMAP extents. */
+export function fileBadBlocks(extents: Float64Array, deviceRanges: readonly ByteRange[]): ByteRange[] {
   if (deviceRanges.length === 0) return [];
-  const extents = native.fileExtents(path);
   const out: ByteRange[] = [];
   for (let i = 0; i < extents.length; i += 3) {
     const logical = extents[i]!;
@@ -133,8 +131,8 @@ export function fileBadBlocks(path: string, deviceRanges: readonly ByteRange[]):
 }
 
 /** Bad ranges of a path in its own coordinates, from probed facts. */
-export function badBlocksOf(path: string, facts: NativeDeviceFacts): ByteRange[] {
-  return facts.type === 'file' ? fileBadBlocks(path, facts.badblocks) : facts.badblocks.map((r) => ({ ...r }));
+function badBlocksOf(facts: NativeDeviceFacts): ByteRange[] {
+  return facts.type === 'file' ? fileBadBlocks(facts.extents, facts.badblocks) : facts.badblocks.map((r) => ({ ...r }));
 }
 
 export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
@@ -142,15 +140,7 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
   const facts = native.deviceProbe(p);
   const isFsObject = facts.type === 'file' || facts.type === 'directory';
   const filesystem = isFsObject ? findFilesystem(p, facts.devMajor, facts.devMinor) : null;
-  let dax: DaxState | null = null;
-  let daxError: string | null = null;
-  try {
-    dax = getDax(p);
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    daxError = e.message;
-  }
-  const badBlocks = badBlocksOf(p, facts);
+  const badBlocks = badBlocksOf(facts);
   const region = facts.region;
   const counts = region?.dimms.map((d) => d.dirtyShutdown).filter((c): c is number => c !== null) ?? [];
   const info: DeviceInfo = {
@@ -172,8 +162,8 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
     align: facts.align,
     virtio: region?.asyncFlush ?? false,
     tier: { granularity: facts.granularity, mapSync: facts.mapSync, reason: facts.reason, openRefused: facts.openRefused },
-    dax,
-    daxError,
+    dax: facts.dax,
+    daxError: facts.daxError?.message ?? null,
     badBlocks,
     badBlocksSource: facts.badblocksSource,
     unsafeShutdowns: counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : null,

@@ -30,6 +30,7 @@ const char* GranularityName(Granularity g) {
 const char* MappingCore::KindName() const {
   switch (src_.kind) {
     case SourceKind::kFile: return map_sync_ || src_.statx_dax ? "fsdax" : "file";
+    case SourceKind::kDirectory: return "directory";  // never mapped: OpenSource refuses directories
     case SourceKind::kBlock: return "block";
     case SourceKind::kDevDax: return "devdax";
   }
@@ -155,6 +156,13 @@ std::string AsyncDevDaxRefusal(const RegionInfo& region) {
          "and device-dax has neither; refusing a writable mapping (force a granularity to override, for testing)";
 }
 
+std::string DevDaxPageRefusal(const Source& src) {
+  return "granularity 'page' cannot work on device-dax '" + src.path +
+         "': at the page tier persist() calls msync, and device-dax has no msync (EINVAL); its stores reach " +
+         (src.region.found ? src.region.name : std::string("the media")) +
+         " without the page cache, so use 'cacheline' (what 'auto' detects here) or 'byte' on an eADR platform";
+}
+
 void RefineTier(const RegionInfo& region, TierDecision* d) {
   // A virtio-pmem region flushes asynchronously: nothing finer than page, whatever mmap said.
   if (region.async_flush && d->granularity != Granularity::kPage) {
@@ -240,6 +248,11 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     }
     d.reason = "read-only private (copy-on-write) mapping: stores never reach the media, nothing to persist";
   } else if (src->kind == SourceKind::kDevDax) {
+    if (o.force && o.forced == Granularity::kPage) {
+      PmemFail(f, PmemCode::kTierUnavailable, path, DevDaxPageRefusal(*src));
+      AbandonSource(src);
+      return false;
+    }
     if (region.async_flush && !o.force) {
       PmemFail(f, PmemCode::kAsyncFlush, path, AsyncDevDaxRefusal(region));
       AbandonSource(src);

@@ -41,50 +41,37 @@ std::string SysfsDeviceDir(bool char_device, dev_t dev) {
   return resolved;
 }
 
-bool IsDevDaxDevice(dev_t rdev, std::string* dir) {
-  std::string d = SysfsDeviceDir(true, rdev);
-  if (d.empty()) return false;
+std::string BusOf(const std::string& device_dir) {
   char target[PATH_MAX];
-  ssize_t n = readlink((d + "/subsystem").c_str(), target, sizeof(target) - 1);
-  if (n <= 0) return false;
+  ssize_t n = readlink((device_dir + "/subsystem").c_str(), target, sizeof(target) - 1);
+  if (n <= 0) return std::string();
   target[n] = '\0';
   std::string subsystem(target);
-  // device-dax lives on the "dax" bus (a class of that name on older kernels).
-  if (subsystem.substr(subsystem.rfind('/') + 1) != "dax") return false;
-  *dir = d;
-  return true;
+  return subsystem.substr(subsystem.rfind('/') + 1);
 }
 
-static bool IsRegionName(const std::string& name) {
-  if (name.rfind("region", 0) != 0 || name.size() == 6) return false;
-  for (size_t i = 6; i < name.size(); i++)
-    if (name[i] < '0' || name[i] > '9') return false;
-  return true;
+static bool IsNdRegion(const std::string& dir) {
+  if (BusOf(dir) != "nd") return false;
+  std::string devtype;
+  return ReadSysfsString(dir + "/devtype", &devtype) && (devtype == "nd_pmem" || devtype == "nd_volatile");
 }
 
 RegionInfo FindRegion(const std::string& device_dir) {
   RegionInfo info;
-  std::string dir = device_dir;
-  while (dir.size() > 1) {
-    size_t slash = dir.rfind('/');
-    if (slash == std::string::npos) break;
-    std::string name = dir.substr(slash + 1);
-    if (IsRegionName(name)) {
-      info.found = true;
-      info.name = name;
-      info.dir = dir;
-      ReadSysfsString(dir + "/persistence_domain", &info.persistence_domain);
-      // The kernel always creates deep_flush but makes it writable (and reads 1) only when the
-      // region has a flush mechanism; "0" means nothing to flush, as libpmem2 reads it.
-      std::string deep_flush;
-      info.has_deep_flush = ReadSysfsString(dir + "/deep_flush", &deep_flush) && deep_flush == "1";
-      // The region's parent is its nd bus (ndbusN), which names its provider.
-      std::string bus = dir.substr(0, slash);
-      ReadSysfsString(bus + "/provider", &info.provider);
-      info.async_flush = info.provider == "virtio-pmem";
-      return info;
-    }
-    dir = dir.substr(0, slash);
+  for (std::string dir = device_dir; dir.size() > 1; dir = dir.substr(0, dir.rfind('/'))) {
+    if (!IsNdRegion(dir)) continue;
+    info.found = true;
+    info.name = dir.substr(dir.rfind('/') + 1);
+    info.dir = dir;
+    ReadSysfsString(dir + "/persistence_domain", &info.persistence_domain);
+    // The kernel always creates deep_flush but makes it writable (and reads 1) only when the
+    // region has a flush mechanism; "0" means nothing to flush, as libpmem2 reads it.
+    std::string deep_flush;
+    info.has_deep_flush = ReadSysfsString(dir + "/deep_flush", &deep_flush) && deep_flush == "1";
+    // The region's parent is its nd bus (ndbusN), which names its provider.
+    ReadSysfsString(dir.substr(0, dir.rfind('/')) + "/provider", &info.provider);
+    info.async_flush = info.provider == "virtio-pmem";
+    return info;
   }
   return info;
 }
