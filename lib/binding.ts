@@ -58,8 +58,31 @@ export interface NativeRegionInfo {
   asyncFlush: boolean;
   deepFlushPath: string | null;
   /** The probe's extras (deviceProbe and a native mapping's info()). */
+  cxl?: NativeCxlRegion | null;
   numaNode?: number | null;
   dimms?: { name: string; dirtyShutdown: number | null }[];
+}
+
+/** The CXL region behind an nd region that the CXL bus registered (native/sysfs.h, CxlRegionInfo). */
+export interface NativeCxlRegion {
+  region: string;
+  uuid: string | null;
+  /** The root decoder (CXL fixed memory window) the region was carved from. */
+  rootDecoder: string;
+  committed: boolean;
+  interleaveWays: number;
+  /** Bytes. */
+  interleaveGranularity: number;
+  size: number;
+  memdevs: {
+    name: string | null;
+    serial: string | null;
+    firmwareVersion: string | null;
+    /** The memdev's endpoint decoder that maps it into the region. */
+    decoder: string;
+    position: number;
+    pmemSize: number;
+  }[];
 }
 
 /**
@@ -142,6 +165,8 @@ export interface NativeDeviceFacts {
   /** getDax() of the same descriptor, or null with daxError (e.g. ENOTTY from a raw block device). */
   dax: DaxState | null;
   daxError: (Error & { code: string }) | null;
+  /** What is missing between the machine's CXL memdevs and a usable namespace, with the command to run. */
+  cxlGaps: string[];
 }
 
 export interface NativeOpenOptions {

@@ -3,7 +3,7 @@
  * its media is. Everything comes from sysfs, /proc/self/mountinfo and syscalls (no ndctl).
  */
 import { readFileSync, realpathSync } from 'node:fs';
-import { native, type NativeDeviceFacts } from './binding';
+import { native, type NativeCxlRegion, type NativeDeviceFacts } from './binding';
 import type { DaxState, Granularity } from './types';
 import { validatePath } from './validate';
 
@@ -41,6 +41,12 @@ export interface DeviceInfo {
     numaNode: number | null;
     dimms: { name: string; dirtyShutdown: number | null }[];
   } | null;
+  /**
+   * The CXL region behind the nd region, when the CXL bus registered it: its memdevs (serial and
+   * firmware version from sysfs; health is not in sysfs, `cxl list -H` asks the device), interleave
+   * ways and granularity, and the root decoder. Null for other regions.
+   */
+  cxl: NativeCxlRegion | null;
   /** device-dax alignment. */
   align: number | null;
   virtio: boolean;
@@ -159,6 +165,7 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
       numaNode: region.numaNode,
       dimms: region.dimms,
     },
+    cxl: region?.cxl ?? null,
     align: facts.align,
     virtio: region?.asyncFlush ?? false,
     tier: { granularity: facts.granularity, mapSync: facts.mapSync, reason: facts.reason, openRefused: facts.openRefused },
@@ -170,7 +177,7 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
     healthy: badBlocks.length === 0,
     warnings: [],
   };
-  info.warnings = warningsFor(info);
+  info.warnings = [...warningsFor(info), ...facts.cxlGaps];
   return info;
 }
 
@@ -184,6 +191,7 @@ function warningsFor(info: DeviceInfo): string[] {
   if (info.filesystem?.dax === 'never' && info.region !== null) w.push('mounted dax=never on a pmem device: DAX disabled');
   if (info.badBlocks.length > 0)
     w.push(`${info.badBlocks.length} known bad range(s): loads from them raise SIGBUS; use readSafe() or repair`);
+  if (info.cxl !== null && !info.cxl.committed) w.push(`CXL region ${info.cxl.region} is not committed`);
   if (info.region !== null && info.region.persistenceDomain === null)
     w.push(`${info.region.name} does not state a persistence domain: assuming ADR (flush, then fence)`);
   return w;

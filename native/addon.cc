@@ -216,7 +216,8 @@ void DeviceProbeJs(const Info& info) {
       .Bool("openRefused", d.open_refused)
       .Str("reason", d.tier.reason)
       .Set("dax", d.dax_known ? DaxToJs(isolate, path, d.dax) : v8::Null(isolate).As<v8::Value>())
-      .Set("daxError", d.dax_known ? v8::Null(isolate).As<v8::Value>() : MakeError(isolate, d.dax_failure));
+      .Set("daxError", d.dax_known ? v8::Null(isolate).As<v8::Value>() : MakeError(isolate, d.dax_failure))
+      .Set("cxlGaps", CxlGapsToJs(isolate));
   info.GetReturnValue().Set(o.value());
 }
 

@@ -26,6 +26,45 @@ v8::Local<v8::String> JsString(v8::Isolate* isolate, const std::string& s) {
   return str.IsEmpty() ? v8::String::Empty(isolate) : str.ToLocalChecked();
 }
 
+namespace {
+
+v8::Local<v8::Value> CxlRegionToJs(v8::Isolate* isolate, const CxlRegionInfo& cxl) {
+  if (!cxl.found) return v8::Null(isolate);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Array> memdevs = v8::Array::New(isolate, static_cast<int>(cxl.memdevs.size()));
+  for (size_t i = 0; i < cxl.memdevs.size(); i++) {
+    const CxlMemdev& m = cxl.memdevs[i];
+    JsObject o(isolate);
+    o.StrOrNull("name", m.name)
+        .StrOrNull("serial", m.serial)
+        .StrOrNull("firmwareVersion", m.firmware_version)
+        .Str("decoder", m.endpoint_decoder)
+        .Num("position", m.position)
+        .Num("pmemSize", static_cast<double>(m.pmem_size));
+    (void)memdevs->Set(context, static_cast<uint32_t>(i), o.value()).FromMaybe(false);
+  }
+  JsObject r(isolate);
+  r.Str("region", cxl.name)
+      .StrOrNull("uuid", cxl.uuid)
+      .Str("rootDecoder", cxl.root_decoder)
+      .Bool("committed", cxl.committed)
+      .Num("interleaveWays", static_cast<double>(cxl.interleave_ways))
+      .Num("interleaveGranularity", static_cast<double>(cxl.interleave_granularity))
+      .Num("size", static_cast<double>(cxl.size))
+      .Set("memdevs", memdevs);
+  return r.value();
+}
+
+}  // namespace
+
+v8::Local<v8::Value> CxlGapsToJs(v8::Isolate* isolate) {
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::vector<std::string> gaps = CxlSetupGaps();
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(gaps.size()));
+  for (size_t i = 0; i < gaps.size(); i++) (void)out->Set(context, static_cast<uint32_t>(i), JsString(isolate, gaps[i])).FromMaybe(false);
+  return out;
+}
+
 v8::Local<v8::Value> RegionToJs(v8::Isolate* isolate, const SourceFacts& facts) {
   const RegionInfo& region = facts.region;
   if (!region.found) return v8::Null(isolate);
@@ -39,6 +78,7 @@ v8::Local<v8::Value> RegionToJs(v8::Isolate* isolate, const SourceFacts& facts) 
     (void)dimms->Set(context, static_cast<uint32_t>(i), dimm.value()).FromMaybe(false);
   }
   JsObject r(isolate);
+  r.Set("cxl", CxlRegionToJs(isolate, region.cxl));
   r.Str("name", region.name)
       .StrOrNull("persistenceDomain", region.persistence_domain)
       .StrOrNull("provider", region.provider)

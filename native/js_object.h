@@ -55,6 +55,8 @@ v8::Local<v8::Value> RegionToJs(v8::Isolate* isolate, const SourceFacts& facts);
 // The probe's facts shared by deviceProbe() and a mapping's info(): size, alignment, block device,
 // device numbers, namespace, region, bad blocks.
 void SourceFactsToJs(v8::Isolate* isolate, const SourceFacts& facts, JsObject* o);
+// CxlSetupGaps() as an array of strings.
+v8::Local<v8::Value> CxlGapsToJs(v8::Isolate* isolate);
 // FIEMAP extents as a Float64Array of (logical, physical, length) triples.
 v8::Local<v8::Value> ExtentsToJs(v8::Isolate* isolate, const std::vector<FileExtent>& extents);
 

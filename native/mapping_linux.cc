@@ -174,6 +174,12 @@ void RefineTier(const RegionInfo& region, TierDecision* d) {
     d->granularity = Granularity::kPage;
     d->reason += "; but this CPU architecture has no cache flush routine here: page tier, msync";
   }
+  // A CXL region: the memory controller (the device) is the persistence domain, whatever mmap said.
+  if (region.cxl.found && d->granularity == Granularity::kCacheline && region.persistence_domain != "cpu_cache")
+    d->reason += "; " + region.name + " is CXL region " + region.cxl.name + " (" + std::to_string(region.cxl.memdevs.size()) +
+                 " memdev(s), " + std::to_string(region.cxl.interleave_ways) + "-way interleave), whose persistence domain is " +
+                 (region.persistence_domain.empty() ? std::string("not stated (assumed memory_controller)") : region.persistence_domain) +
+                 ": stores are durable once flushed from the CPU caches (clwb) and fenced (sfence)";
   // eADR: the region itself says CPU caches are in the persistence domain.
   if (d->granularity == Granularity::kCacheline && region.persistence_domain == "cpu_cache") {
     d->granularity = Granularity::kByte;
