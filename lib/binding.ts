@@ -37,8 +37,15 @@ export interface NativeMappingInfo {
   alignment: number;
   /** Flush unit of persistDirty: 64 at cacheline/byte, the page size at page tier. */
   flushUnit: number;
-  /** The nd region backing the mapping, when there is one. */
+  /** The nd region backing the mapping, when there is one (from the probe of the open descriptor). */
   region: NativeRegionInfo | null;
+  /**
+   * Known bad ranges of the source, in the coordinates of its device (a file: of its file system's
+   * device, with `extents` saying where the file's bytes are). Absent from backends without media.
+   */
+  badblocks?: { offset: number; length: number }[];
+  /** A file with bad ranges on its device: FIEMAP (logical, physical, length) triples. */
+  extents?: Float64Array;
 }
 
 export interface NativeRegionInfo {
@@ -50,6 +57,32 @@ export interface NativeRegionInfo {
   /** Asynchronous flush (virtio-pmem): only msync/fsync make data durable. */
   asyncFlush: boolean;
   deepFlushPath: string | null;
+  /** The probe's extras (deviceProbe and a native mapping's info()). */
+  cxl?: NativeCxlRegion | null;
+  numaNode?: number | null;
+  dimms?: { name: string; dirtyShutdown: number | null }[];
+}
+
+/** The CXL region behind an nd region that the CXL bus registered (native/sysfs.h, CxlRegionInfo). */
+export interface NativeCxlRegion {
+  region: string;
+  uuid: string | null;
+  /** The root decoder (CXL fixed memory window) the region was carved from. */
+  rootDecoder: string;
+  committed: boolean;
+  interleaveWays: number;
+  /** Bytes. */
+  interleaveGranularity: number;
+  size: number;
+  memdevs: {
+    name: string | null;
+    serial: string | null;
+    firmwareVersion: string | null;
+    /** The memdev's endpoint decoder that maps it into the region. */
+    decoder: string;
+    position: number;
+    pmemSize: number;
+  }[];
 }
 
 /**
@@ -129,10 +162,17 @@ export interface NativeDeviceFacts {
   /** Bad ranges in the block device's (files: the filesystem device's) or device-dax's coordinates. */
   badblocks: { offset: number; length: number }[];
   badblocksSource: string | null;
+  /** A file with bad ranges on its device: FIEMAP (logical, physical, length) triples; else empty. */
+  extents: Float64Array;
   granularity: Granularity | null;
   mapSync: boolean;
   openRefused: boolean;
   reason: string;
+  /** getDax() of the same descriptor, or null with daxError (e.g. ENOTTY from a raw block device). */
+  dax: DaxState | null;
+  daxError: (Error & { code: string }) | null;
+  /** What is missing between the machine's CXL memdevs and a usable namespace, with the command to run. */
+  cxlGaps: string[];
 }
 
 export interface NativeOpenOptions {

@@ -55,6 +55,13 @@ function rows(info: DeviceInfo): [string, string][] {
   } else {
     r.push(['region', 'none (not persistent memory)']);
   }
+  if (info.cxl) {
+    const c = info.cxl;
+    r.push(['cxl region', `${c.region} from root decoder ${c.rootDecoder}, ${c.committed ? 'committed' : 'NOT committed'}`]);
+    r.push(['interleave', `${c.interleaveWays} way(s), granularity ${c.interleaveGranularity} B`]);
+    for (const m of c.memdevs)
+      r.push([`memdev ${m.position}`, `${m.name ?? 'unknown'} (decoder ${m.decoder}), serial ${m.serial ?? 'n/a'}, firmware ${m.firmwareVersion ?? 'n/a'}, health not in sysfs (cxl list -H)`]);
+  }
   if (info.align !== null) r.push(['align', formatBytes(info.align)]);
   r.push(['tier', info.tier.granularity ? TIER_WORDS[info.tier.granularity]! : info.tier.openRefused ? 'refused for writing' : 'unknown']);
   r.push(['why', info.tier.reason]);

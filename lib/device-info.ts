@@ -3,8 +3,7 @@
  * its media is. Everything comes from sysfs, /proc/self/mountinfo and syscalls (no ndctl).
  */
 import { readFileSync, realpathSync } from 'node:fs';
-import { native, type NativeDeviceFacts } from './binding';
-import { getDax } from './dax';
+import { native, type NativeCxlRegion, type NativeDeviceFacts } from './binding';
 import type { DaxState, Granularity } from './types';
 import { validatePath } from './validate';
 
@@ -42,6 +41,12 @@ export interface DeviceInfo {
     numaNode: number | null;
     dimms: { name: string; dirtyShutdown: number | null }[];
   } | null;
+  /**
+   * The CXL region behind the nd region, when the CXL bus registered it: its memdevs (serial and
+   * firmware version from sysfs; health is not in sysfs, `cxl list -H` asks the device), interleave
+   * ways and granularity, and the root decoder. Null for other regions.
+   */
+  cxl: NativeCxlRegion | null;
   /** device-dax alignment. */
   align: number | null;
   virtio: boolean;
@@ -114,10 +119,9 @@ export function findFilesystem(path: string, devMajor: number, devMinor: number)
   return { type: best.type, mountPoint: best.mountPoint, source: best.source, options: best.options, dax: daxMode(best.options) };
 }
 
-/** Device bad ranges (filesystem-device coordinates) as byte ranges of the file, via FIEMAP. */
-export function fileBadBlocks(path: string, deviceRanges: readonly ByteRange[]): ByteRange[] {
+/** Device bad ranges (filesystem-device coordinates) as byte ranges of the file, through its FIEMAP extents. */
+export function fileBadBlocks(extents: Float64Array, deviceRanges: readonly ByteRange[]): ByteRange[] {
   if (deviceRanges.length === 0) return [];
-  const extents = native.fileExtents(path);
   const out: ByteRange[] = [];
   for (let i = 0; i < extents.length; i += 3) {
     const logical = extents[i]!;
@@ -133,8 +137,8 @@ export function fileBadBlocks(path: string, deviceRanges: readonly ByteRange[]):
 }
 
 /** Bad ranges of a path in its own coordinates, from probed facts. */
-export function badBlocksOf(path: string, facts: NativeDeviceFacts): ByteRange[] {
-  return facts.type === 'file' ? fileBadBlocks(path, facts.badblocks) : facts.badblocks.map((r) => ({ ...r }));
+function badBlocksOf(facts: NativeDeviceFacts): ByteRange[] {
+  return facts.type === 'file' ? fileBadBlocks(facts.extents, facts.badblocks) : facts.badblocks.map((r) => ({ ...r }));
 }
 
 export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
@@ -142,15 +146,7 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
   const facts = native.deviceProbe(p);
   const isFsObject = facts.type === 'file' || facts.type === 'directory';
   const filesystem = isFsObject ? findFilesystem(p, facts.devMajor, facts.devMinor) : null;
-  let dax: DaxState | null = null;
-  let daxError: string | null = null;
-  try {
-    dax = getDax(p);
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    daxError = e.message;
-  }
-  const badBlocks = badBlocksOf(p, facts);
+  const badBlocks = badBlocksOf(facts);
   const region = facts.region;
   const counts = region?.dimms.map((d) => d.dirtyShutdown).filter((c): c is number => c !== null) ?? [];
   const info: DeviceInfo = {
@@ -169,18 +165,19 @@ export function deviceInfo(path: string | Buffer | URL): DeviceInfo {
       numaNode: region.numaNode,
       dimms: region.dimms,
     },
+    cxl: region?.cxl ?? null,
     align: facts.align,
     virtio: region?.asyncFlush ?? false,
     tier: { granularity: facts.granularity, mapSync: facts.mapSync, reason: facts.reason, openRefused: facts.openRefused },
-    dax,
-    daxError,
+    dax: facts.dax,
+    daxError: facts.daxError?.message ?? null,
     badBlocks,
     badBlocksSource: facts.badblocksSource,
     unsafeShutdowns: counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : null,
     healthy: badBlocks.length === 0,
     warnings: [],
   };
-  info.warnings = warningsFor(info);
+  info.warnings = [...warningsFor(info), ...facts.cxlGaps];
   return info;
 }
 
@@ -194,6 +191,7 @@ function warningsFor(info: DeviceInfo): string[] {
   if (info.filesystem?.dax === 'never' && info.region !== null) w.push('mounted dax=never on a pmem device: DAX disabled');
   if (info.badBlocks.length > 0)
     w.push(`${info.badBlocks.length} known bad range(s): loads from them raise SIGBUS; use readSafe() or repair`);
+  if (info.cxl !== null && !info.cxl.committed) w.push(`CXL region ${info.cxl.region} is not committed`);
   if (info.region !== null && info.region.persistenceDomain === null)
     w.push(`${info.region.name} does not state a persistence domain: assuming ADR (flush, then fence)`);
   return w;

@@ -31,7 +31,7 @@ const MAX_VIEW_LENGTH = 2 ** 32;
 const kConstruct = Symbol('node-pmem:construct');
 const EINVAL = constants.errno.EINVAL;
 
-export type RegionInfo = Readonly<Omit<NativeRegionInfo, 'deepFlushPath'>> & { readonly deepFlushPath: string | null };
+export type RegionInfo = Readonly<Omit<NativeRegionInfo, 'deepFlushPath' | 'numaNode' | 'dimms'>> & { readonly deepFlushPath: string | null };
 
 export class Mapping {
   readonly path: string;
@@ -93,7 +93,10 @@ export class Mapping {
     this.mapSync = info.mapSync;
     this.alignment = info.alignment;
     this.flushUnit = info.flushUnit;
-    this.region = info.region ? Object.freeze({ ...info.region }) : null;
+    const r = info.region;
+    this.region = r
+      ? Object.freeze({ name: r.name, persistenceDomain: r.persistenceDomain, provider: r.provider, asyncFlush: r.asyncFlush, deepFlushPath: r.deepFlushPath })
+      : null;
     this.badBlocks = Object.freeze(badBlocks.map((r) => Object.freeze({ ...r })));
     this.#buffer = backend.buffer();
     this.#bytes = info.length <= MAX_VIEW_LENGTH ? new Uint8Array(this.#buffer) : null;

@@ -1,7 +1,7 @@
 /** open(): validates options, asks the native core to open and map, wraps the result. */
 import { markAsUntransferable } from 'node:worker_threads';
 import { native, type MappingBackend, type NativeOpenOptions } from './binding';
-import { badBlocksOf, type ByteRange } from './device-info';
+import { fileBadBlocks, type ByteRange } from './device-info';
 import { invalidArgValue, pmemError, untransferableError } from './errors';
 import { createMapping, type Mapping } from './mapping';
 import type { OpenOptions } from './types';
@@ -56,7 +56,7 @@ export function open(path: string | Buffer | URL, options?: OpenOptions): Mappin
   const backend = native.open(p, nativeOptions);
   let badBlocks: ByteRange[];
   try {
-    badBlocks = badBlocksInWindow(p, backend);
+    badBlocks = badBlocksInWindow(backend);
   } catch (error) {
     backend.close();
     throw error;
@@ -98,13 +98,14 @@ function sealBuffer(buffer: ArrayBuffer, path: string): void {
 }
 
 /**
- * Known bad ranges overlapping the mapped window, relative to the mapping. Only nd-backed
- * mappings (a region was found) can have any, so nothing is probed for other files.
+ * Known bad ranges overlapping the mapped window, relative to the mapping, from the probe of the
+ * descriptor the mapping was made from (never the path again: it may name another file by now).
  */
-function badBlocksInWindow(path: string, backend: MappingBackend): ByteRange[] {
+function badBlocksInWindow(backend: MappingBackend): ByteRange[] {
   const info = backend.info();
-  if (info.region === null) return [];
-  const ranges = badBlocksOf(path, native.deviceProbe(path));
+  const device = info.badblocks ?? [];
+  if (device.length === 0) return [];
+  const ranges = info.kind === 'block' || info.kind === 'devdax' ? device : fileBadBlocks(info.extents ?? new Float64Array(0), device);
   const start = info.offset;
   const end = info.offset + info.length;
   const out: ByteRange[] = [];

@@ -6,7 +6,10 @@
 #include <node_version.h>
 #include <v8.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "addon_data.h"
 #include "cpu.h"
@@ -15,6 +18,7 @@
 #include "errors.h"
 #include "flush_worker.h"
 #include "js_object.h"
+#include "linux_compat.h"
 #include "mapping_wrap.h"
 #include "quarantine.h"
 #include "source.h"
@@ -197,57 +201,23 @@ void SetDaxJs(const Info& info) {
 
 void DeviceProbeJs(const Info& info) {
   v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
   std::string path;
   if (!StringArg(info, 0, "path", &path)) return;
   DeviceFacts d;
   Failure f;
   if (!ProbeDevice(path, &d, &f)) return ThrowFailure(isolate, f);
-  auto num_or_null = [&](uint64_t v) -> v8::Local<v8::Value> {
-    return v ? v8::Number::New(isolate, static_cast<double>(v)).As<v8::Value>() : v8::Null(isolate).As<v8::Value>();
-  };
   JsObject o(isolate);
-  o.Str("type", d.type)
-      .Num("size", static_cast<double>(d.size))
-      .Bool("statxDax", d.statx_dax)
-      .StrOrNull("blockDevice", d.block_device)
-      .Num("devMajor", d.dev_major)
-      .Num("devMinor", d.dev_minor)
-      .Set("align", num_or_null(d.align))
-      .StrOrNull("namespaceName", d.namespace_name)
-      .StrOrNull("namespaceMode", d.namespace_mode)
-      .Set("namespaceSize", num_or_null(d.namespace_size));
-  v8::Local<v8::Value> region = RegionToJs(isolate, d.region);
-  if (region->IsObject()) {
-    v8::Local<v8::Object> r = region.As<v8::Object>();
-    auto set = [&](v8::Local<v8::Object> obj, const char* key, v8::Local<v8::Value> v) {
-      (void)obj->Set(context, JsString(isolate, key), v).FromMaybe(false);
-    };
-    set(r, "numaNode", d.numa_node >= 0 ? v8::Number::New(isolate, d.numa_node).As<v8::Value>() : v8::Null(isolate).As<v8::Value>());
-    v8::Local<v8::Array> dimms = v8::Array::New(isolate, static_cast<int>(d.dimms.size()));
-    for (size_t i = 0; i < d.dimms.size(); i++) {
-      JsObject dimm(isolate);
-      dimm.Str("name", d.dimms[i].name);
-      if (d.dimms[i].dirty_shutdown >= 0) dimm.Num("dirtyShutdown", static_cast<double>(d.dimms[i].dirty_shutdown));
-      else dimm.Null("dirtyShutdown");
-      (void)dimms->Set(context, static_cast<uint32_t>(i), dimm.value()).FromMaybe(false);
-    }
-    set(r, "dimms", dimms);
-  }
-  o.Set("region", region);
-  v8::Local<v8::Array> bad = v8::Array::New(isolate, static_cast<int>(d.badblocks.size()));
-  for (size_t i = 0; i < d.badblocks.size(); i++) {
-    JsObject range(isolate);
-    range.Num("offset", static_cast<double>(d.badblocks[i].offset)).Num("length", static_cast<double>(d.badblocks[i].length));
-    (void)bad->Set(context, static_cast<uint32_t>(i), range.value()).FromMaybe(false);
-  }
-  o.Set("badblocks", bad)
-      .StrOrNull("badblocksSource", d.badblocks_source)
+  SourceFactsToJs(isolate, d, &o);
+  o.Str("type", SourceKindName(d.kind))
+      .Set("extents", ExtentsToJs(isolate, d.extents))
       .Set("granularity", d.tier_known ? JsString(isolate, GranularityName(d.tier.granularity)).As<v8::Value>()
                                        : v8::Null(isolate).As<v8::Value>())
       .Bool("mapSync", d.tier.map_sync)
       .Bool("openRefused", d.open_refused)
-      .Str("reason", d.tier.reason);
+      .Str("reason", d.tier.reason)
+      .Set("dax", d.dax_known ? DaxToJs(isolate, path, d.dax) : v8::Null(isolate).As<v8::Value>())
+      .Set("daxError", d.dax_known ? v8::Null(isolate).As<v8::Value>() : MakeError(isolate, d.dax_failure))
+      .Set("cxlGaps", CxlGapsToJs(isolate));
   info.GetReturnValue().Set(o.value());
 }
 
@@ -255,19 +225,12 @@ void FileExtentsJs(const Info& info) {
   v8::Isolate* isolate = info.GetIsolate();
   std::string path;
   if (!StringArg(info, 0, "path", &path)) return;
-  std::vector<FileExtent> extents;
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   Failure f;
-  if (!FileExtents(path, &extents, &f)) return ThrowFailure(isolate, f);
-  // (logical, physical, length) triples.
-  size_t n = extents.size() * 3;
-  v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, n * sizeof(double));
-  double* out = static_cast<double*>(ab->Data());
-  for (size_t i = 0; i < extents.size(); i++) {
-    out[3 * i] = static_cast<double>(extents[i].logical);
-    out[3 * i + 1] = static_cast<double>(extents[i].physical);
-    out[3 * i + 2] = static_cast<double>(extents[i].length);
-  }
-  info.GetReturnValue().Set(v8::Float64Array::New(ab, 0, n));
+  if (fd.get() < 0) return ThrowFailure(isolate, (SysFail(&f, errno, "open", path), f));
+  std::vector<FileExtent> extents;
+  if (!FileExtents(fd.get(), path, &extents, &f)) return ThrowFailure(isolate, f);
+  info.GetReturnValue().Set(ExtentsToJs(isolate, extents));
 }
 
 void CpuInfoJs(const Info& info) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "source.h"
 #include "status.h"
 
 namespace pmem {
@@ -14,6 +15,8 @@ struct DaxState {
   std::string reason;
 };
 
+// The DAX state of a probed source, from its descriptor.
+bool DaxOfFd(int fd, const std::string& path, const SourceFacts& facts, DaxState* out, Failure* f);
 bool GetDax(const std::string& path, DaxState* out, Failure* f);
 bool SetDax(const std::string& path, bool enabled, DaxState* out, Failure* f);
 

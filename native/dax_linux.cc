@@ -7,7 +7,6 @@
 
 #include "dax.h"
 #include "linux_compat.h"
-#include "sysfs.h"
 
 // The 2015 raw block-device DAX ioctls (int* argument). Shipped only in Linux 4.5-4.6.
 #define PMEM_BLKDAXSET _IO(0x12, 128)
@@ -43,15 +42,9 @@ std::string BlkDaxExplanation(int err) {
 }
 
 
-bool IsDevDaxChar(const struct stat& st) {
-  std::string dir;
-  return S_ISCHR(st.st_mode) && IsDevDaxDevice(st.st_rdev, &dir);
-}
-
-bool Unsupported(const std::string& path, Failure* f) {
-  return PmemFail(f, PmemCode::kUnsupported, path,
-                  "DAX state applies to regular files, directories, block devices and device-dax; '" + path +
-                      "' is none of them");
+std::string Unsupported(const std::string& path, const char* what) {
+  return "DAX state applies to regular files, directories, block devices and device-dax; '" + path +
+         "' is none of them (it is " + what + ")";
 }
 
 bool FileDax(int fd, const std::string& path, DaxState* out, Failure* f) {
@@ -89,50 +82,43 @@ bool BlockDax(int fd, const std::string& path, DaxState* out, Failure* f) {
   return true;
 }
 
-bool OpenForDax(const std::string& path, struct stat* st, int* fd, Failure* f) {
-  if (stat(path.c_str(), st) != 0) return SysFail(f, errno, "stat", path);
-  if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode) && !S_ISBLK(st->st_mode) && !IsDevDaxChar(*st))
-    return Unsupported(path, f);
-  if (IsDevDaxChar(*st)) {
-    *fd = -1;
-    return true;
+}  // namespace
+
+bool DaxOfFd(int fd, const std::string& path, const SourceFacts& facts, DaxState* out, Failure* f) {
+  switch (facts.kind) {
+    case SourceKind::kDevDax:
+      out->mechanism = "devdax";
+      out->effective = 1;
+      out->inode_flag = -1;
+      out->reason = "device-dax is always DAX";
+      return true;
+    case SourceKind::kBlock:
+      return BlockDax(fd, path, out, f);
+    case SourceKind::kFile:
+    case SourceKind::kDirectory:
+      return FileDax(fd, path, out, f);
   }
-  *fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (*fd < 0) return SysFail(f, errno, "open", path);
   return true;
 }
 
-}  // namespace
-
 bool GetDax(const std::string& path, DaxState* out, Failure* f) {
-  struct stat st;
-  int raw = -1;
-  if (!OpenForDax(path, &st, &raw, f)) return false;
-  UniqueFd fd(raw);
-  if (S_ISCHR(st.st_mode)) {
-    out->mechanism = "devdax";
-    out->effective = 1;
-    out->inode_flag = -1;
-    out->reason = "device-dax is always DAX";
-    return true;
-  }
-  if (S_ISBLK(st.st_mode)) return BlockDax(fd.get(), path, out, f);
-  return FileDax(fd.get(), path, out, f);
+  SourceFacts facts;
+  UniqueFd fd(OpenAndProbe(path, Unsupported, &facts, f));
+  return fd.get() >= 0 && DaxOfFd(fd.get(), path, facts, out, f);
 }
 
 bool SetDax(const std::string& path, bool enabled, DaxState* out, Failure* f) {
-  struct stat st;
-  int raw = -1;
-  if (!OpenForDax(path, &st, &raw, f)) return false;
-  UniqueFd fd(raw);
-  if (S_ISCHR(st.st_mode)) {
+  SourceFacts facts;
+  UniqueFd fd(OpenAndProbe(path, Unsupported, &facts, f));
+  if (fd.get() < 0) return false;
+  if (facts.kind == SourceKind::kDevDax) {
     if (!enabled)
       return PmemFail(f, PmemCode::kUnsupported, path,
                       "device-dax is always DAX; reconfigure the namespace (ndctl create-namespace -m fsdax) to "
                       "get a block device instead");
-    return GetDax(path, out, f);
+    return DaxOfFd(fd.get(), path, facts, out, f);
   }
-  if (S_ISBLK(st.st_mode)) {
+  if (facts.kind == SourceKind::kBlock) {
     int value = enabled ? 1 : 0;
     if (ioctl(fd.get(), PMEM_BLKDAXSET, &value) != 0)
       return SysFail(f, errno, "ioctl(BLKDAXSET)", path, BlkDaxExplanation(errno));

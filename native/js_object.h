@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include <vector>
+
+#include "source.h"
 #include "sysfs.h"
 
 namespace pmem {
@@ -46,7 +49,15 @@ class JsObject {
   v8::Local<v8::Object> object_;
 };
 
-// { name, persistenceDomain, provider, asyncFlush, deepFlushPath }, or null when no region was found.
-v8::Local<v8::Value> RegionToJs(v8::Isolate* isolate, const RegionInfo& region);
+// { name, persistenceDomain, provider, asyncFlush, deepFlushPath, numaNode, dimms }, or null when
+// no region was found.
+v8::Local<v8::Value> RegionToJs(v8::Isolate* isolate, const SourceFacts& facts);
+// The probe's facts shared by deviceProbe() and a mapping's info(): size, alignment, block device,
+// device numbers, namespace, region, bad blocks.
+void SourceFactsToJs(v8::Isolate* isolate, const SourceFacts& facts, JsObject* o);
+// CxlSetupGaps() as an array of strings.
+v8::Local<v8::Value> CxlGapsToJs(v8::Isolate* isolate);
+// FIEMAP extents as a Float64Array of (logical, physical, length) triples.
+v8::Local<v8::Value> ExtentsToJs(v8::Isolate* isolate, const std::vector<FileExtent>& extents);
 
 }  // namespace pmem

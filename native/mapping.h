@@ -165,6 +165,8 @@ struct TierDecision {
 TierDecision FileTier(int map_sync_errno, bool statx_dax);
 TierDecision BlockTier(int fd);
 TierDecision DevDaxTier();
+// Why granularity 'page' is refused on device-dax (it has no msync).
+std::string DevDaxPageRefusal(const Source& src);
 // Why a writable device-dax on an asynchronous-flush (virtio-pmem) region is refused.
 std::string AsyncDevDaxRefusal(const RegionInfo& region);
 

@@ -30,6 +30,7 @@ const char* GranularityName(Granularity g) {
 const char* MappingCore::KindName() const {
   switch (src_.kind) {
     case SourceKind::kFile: return map_sync_ || src_.statx_dax ? "fsdax" : "file";
+    case SourceKind::kDirectory: return "directory";  // never mapped: OpenSource refuses directories
     case SourceKind::kBlock: return "block";
     case SourceKind::kDevDax: return "devdax";
   }
@@ -155,6 +156,13 @@ std::string AsyncDevDaxRefusal(const RegionInfo& region) {
          "and device-dax has neither; refusing a writable mapping (force a granularity to override, for testing)";
 }
 
+std::string DevDaxPageRefusal(const Source& src) {
+  return "granularity 'page' cannot work on device-dax '" + src.path +
+         "': at the page tier persist() calls msync, and device-dax has no msync (EINVAL); its stores reach " +
+         (src.region.found ? src.region.name : std::string("the media")) +
+         " without the page cache, so use 'cacheline' (what 'auto' detects here) or 'byte' on an eADR platform";
+}
+
 void RefineTier(const RegionInfo& region, TierDecision* d) {
   // A virtio-pmem region flushes asynchronously: nothing finer than page, whatever mmap said.
   if (region.async_flush && d->granularity != Granularity::kPage) {
@@ -166,6 +174,12 @@ void RefineTier(const RegionInfo& region, TierDecision* d) {
     d->granularity = Granularity::kPage;
     d->reason += "; but this CPU architecture has no cache flush routine here: page tier, msync";
   }
+  // A CXL region: the memory controller (the device) is the persistence domain, whatever mmap said.
+  if (region.cxl.found && d->granularity == Granularity::kCacheline && region.persistence_domain != "cpu_cache")
+    d->reason += "; " + region.name + " is CXL region " + region.cxl.name + " (" + std::to_string(region.cxl.memdevs.size()) +
+                 " memdev(s), " + std::to_string(region.cxl.interleave_ways) + "-way interleave), whose persistence domain is " +
+                 (region.persistence_domain.empty() ? std::string("not stated (assumed memory_controller)") : region.persistence_domain) +
+                 ": stores are durable once flushed from the CPU caches (clwb) and fenced (sfence)";
   // eADR: the region itself says CPU caches are in the persistence domain.
   if (d->granularity == Granularity::kCacheline && region.persistence_domain == "cpu_cache") {
     d->granularity = Granularity::kByte;
@@ -240,6 +254,11 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     }
     d.reason = "read-only private (copy-on-write) mapping: stores never reach the media, nothing to persist";
   } else if (src->kind == SourceKind::kDevDax) {
+    if (o.force && o.forced == Granularity::kPage) {
+      PmemFail(f, PmemCode::kTierUnavailable, path, DevDaxPageRefusal(*src));
+      AbandonSource(src);
+      return false;
+    }
     if (region.async_flush && !o.force) {
       PmemFail(f, PmemCode::kAsyncFlush, path, AsyncDevDaxRefusal(region));
       AbandonSource(src);

@@ -193,9 +193,16 @@ void MappingInfo(const Info& info) {
   v8::Isolate* isolate = info.GetIsolate();
   const MappingCore& core = *StateOf(info)->core;
   const Source& src = core.source();
+  // Where a file's bytes are, read now: blocks allocated when it was mapped count too.
+  std::vector<FileExtent> extents;
+  Failure f;
+  if (src.kind == SourceKind::kFile && !src.badblocks.empty() && !FileExtents(src.fd, src.path, &extents, &f))
+    return ThrowFailure(isolate, f);
   JsObject o(isolate);
+  SourceFactsToJs(isolate, src, &o);
   o.Str("path", src.path)
       .Str("kind", core.KindName())
+      .Set("extents", ExtentsToJs(isolate, extents))
       .Num("length", static_cast<double>(core.length()))
       .Num("offset", static_cast<double>(core.offset()))
       .Num("sourceSize", static_cast<double>(src.size))
@@ -206,8 +213,7 @@ void MappingInfo(const Info& info) {
       .Bool("readOnly", core.read_only())
       .Bool("mapSync", core.map_sync())
       .Num("alignment", static_cast<double>(src.alignment))
-      .Num("flushUnit", static_cast<double>(core.flush_unit()))
-      .Set("region", RegionToJs(isolate, src.region));
+      .Num("flushUnit", static_cast<double>(core.flush_unit()));
   info.GetReturnValue().Set(o.value());
 }
 

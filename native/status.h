@@ -12,6 +12,7 @@ enum class PmemCode {
   kUnaligned,      // window not aligned to the source's alignment
   kEmpty,          // nothing to map (zero-length file or window)
   kAsyncFlush,     // device-dax on a region whose flush is asynchronous (virtio-pmem)
+  kTierUnavailable,// a forced granularity the source cannot honour (page on device-dax: no msync)
   kLocked,         // flock conflict
   kOutOfRange,     // window beyond the source
   kInvalidArg,     // inconsistent options
@@ -26,6 +27,7 @@ inline const char* PmemCodeName(PmemCode code) {
     case PmemCode::kUnaligned: return "ERR_PMEM_UNALIGNED";
     case PmemCode::kEmpty: return "ERR_PMEM_EMPTY";
     case PmemCode::kAsyncFlush: return "ERR_PMEM_ASYNC_FLUSH";
+    case PmemCode::kTierUnavailable: return "ERR_PMEM_TIER_UNAVAILABLE";
     case PmemCode::kLocked: return "ERR_PMEM_LOCKED";
     case PmemCode::kOutOfRange: return "ERR_OUT_OF_RANGE";
     case PmemCode::kInvalidArg: return "ERR_INVALID_ARG_VALUE";

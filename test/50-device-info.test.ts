@@ -109,12 +109,12 @@ describe('bad-block translation (FIEMAP)', () => {
     const inside = { offset: physical + 4096, length: 512 };
     const straddling = { offset: physical - 512, length: 1024 };
     const elsewhere = { offset: physical + 64 * 1024 * 1024 * 1024, length: 512 };
-    const mapped = internal.fileBadBlocks(file, [elsewhere, inside, straddling]);
+    const mapped = internal.fileBadBlocks(extents, [elsewhere, inside, straddling]);
     assert.deepEqual(mapped, [
       { offset: logical, length: 512 },
       { offset: logical + 4096, length: 512 },
     ]);
-    assert.deepEqual(internal.fileBadBlocks(file, []), []);
+    assert.deepEqual(internal.fileBadBlocks(extents, []), []);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * node-pmem against emulated persistent memory: QEMU guests (TCG) with ACPI NFIT NVDIMMs and virtio-pmem
- * devices, running the guest tests of test/vm/guest/ and the unit suite against this checkout's build.
+ * devices, and one with a CXL Type-3 device of persistent capacity, running the guest tests of
+ * test/vm/guest/ and the unit suite against this checkout's build.
  * See test/vm/README.md.
  *
  * The guest kernel and initramfs are provisioned on first use into ~/.cache/node-pmem-vm (as root, missing
@@ -12,10 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { ENV } from './vm/layout';
-import { describeFailure } from './vm/machine';
+import { createCxlImages, describeFailure, type CxlImages } from './vm/machine';
 import { provision, type VmAssets } from './vm/provision';
 import {
-  checkDeviceSet, createDeviceSet, devicePlan, makeWorkDir, newToken, runBoot, snapshotBuild, stepFailure, unitPlan,
+  checkCxl, checkDeviceSet, createDeviceSet, cxlPlan, devicePlan, makeWorkDir, newToken, runBoot, snapshotBuild, stepFailure, unitPlan,
   type BootPlan, type BootResult, type BuildSnapshot, type DeviceSet,
 } from './vm/suite';
 import { repoRoot } from './vm/util';
@@ -63,7 +64,7 @@ async function report(t: TestContext, r: BootResult, extra?: { name: string; fn:
   }
 }
 
-const TITLE = 'emulated NVDIMM and virtio-pmem (QEMU guest)';
+const TITLE = 'emulated NVDIMM, virtio-pmem and CXL (QEMU guests)';
 
 // A skipped test (not only a skipped suite), so the run's summary counts it under "skipped".
 if (skip) it(TITLE, { skip }, () => {});
@@ -71,12 +72,13 @@ else describe(TITLE, () => {
   let assets: VmAssets;
   let workDir: string;
   let devices: DeviceSet;
+  let cxl: CxlImages;
   let snapshot: BuildSnapshot;
   const token = newToken();
   let unitRun: Promise<Settled<BootResult>> | null = null;
   const parallel = process.env.NODE_PMEM_VM_PARALLEL !== '0';
 
-  const boot = (plan: BootPlan) => runBoot(plan, { assets, workDir, images: devices.images, disk: devices.disk, snapshot, token });
+  const boot = (plan: BootPlan) => runBoot(plan, { assets, workDir, images: devices.images, disk: devices.disk, cxl, snapshot, token });
 
   before(() => {
     const root = repoRoot();
@@ -87,6 +89,7 @@ else describe(TITLE, () => {
     log(`guest kernel ${assets.kernelVersion} ready (${((Date.now() - t0) / 1000).toFixed(1)} s), cache ${assets.cacheDir}`);
     workDir = makeWorkDir();
     devices = createDeviceSet(workDir);
+    cxl = createCxlImages(path.join(workDir, 'cxl'));
     snapshot = snapshotBuild(workDir);
     // The unit suite needs no images: it runs in a second guest alongside the device boots (2 cores).
     if (parallel) unitRun = settle(boot(unitPlan()));
@@ -108,6 +111,13 @@ else describe(TITLE, () => {
 
   it(devicePlan('verify').title, async (t) => {
     await report(t, await boot(devicePlan('verify')));
+  });
+
+  it(cxlPlan().title, async (t) => {
+    await report(t, await boot(cxlPlan()), {
+      name: 'after the power-off, the host finds the CXL durability records in the CXL backing file',
+      fn: () => assert.deepEqual(checkCxl(cxl, token), []),
+    });
   });
 
   it('boot 3: the unit suite (dist-test/test/*.test.js but this file) inside a guest', async (t) => {

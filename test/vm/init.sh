@@ -1,7 +1,7 @@
 #!/bin/busybox sh
 # /init of node-pmem's test guest (PID 1, from the busybox initramfs built by test/vm/provision.ts).
 #
-# 1. loads the NFIT/libnvdimm modules, waits for the ACPI NVDIMM regions, then loads virtio-pmem, 9p,
+# 1. loads the NFIT/libnvdimm and CXL modules, waits for the ACPI NVDIMM regions, then loads virtio-pmem, 9p,
 #    overlayfs and the filesystems (the order keeps NFIT regions ahead of virtio-pmem's);
 # 2. mounts the host's / (9p, read-only) under an overlayfs with a tmpfs upper layer, so the guest runs the
 #    host's node, ndctl and mkfs and sees the repository (and the host's /tmp) at their host paths;

@@ -9,8 +9,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Stage 1: ACPI NFIT NVDIMMs, their namespaces, fsdax/raw block devices and device-dax. */
-export const STAGE1 = ['libnvdimm', 'nfit', 'nd_btt', 'nd_pmem', 'dax_pmem', 'device_dax'];
+/**
+ * Stage 1: ACPI NFIT NVDIMMs, their namespaces, fsdax/raw block devices and device-dax; and CXL (the ACPI
+ * host bridges, the memdevs, and cxl_pmem, which registers a CXL pmem region as an nd region). On a
+ * machine without CXL the CXL drivers find nothing to bind.
+ */
+export const STAGE1 = [
+  'libnvdimm', 'nfit', 'nd_btt', 'nd_pmem', 'dax_pmem', 'device_dax',
+  'cxl_acpi', 'cxl_pci', 'cxl_mem', 'cxl_pmem',
+];
 /**
  * Stage 2: virtio transport, virtio-pmem, the 9p shares, overlayfs, ext4 and XFS (whose softdep on
  * crypto-crc32c modprobe would resolve; insmod does not, so crc32c is listed), loop and virtio_blk (the

@@ -40,6 +40,13 @@ export const DEVICES: readonly DeviceSpec[] = [
   { role: 'virtio-devdax', provider: 'virtio-pmem', sizeMiB: 128, purpose: 'devdax namespace on a virtio-pmem region' },
 ];
 
+/**
+ * The CXL boot's Type-3 device: 256 MiB of persistent capacity (one region, two namespaces: fsdax and
+ * devdax) and its label storage area, where the namespaces' labels live.
+ */
+export const CXL_MEM_BYTES = 256 * 1024 * 1024;
+export const CXL_LSA_BYTES = 256 * 1024;
+
 /** The virtio-blk disk of a boot, found by the guest by this serial (/sys/block/vdX/serial). */
 export const DISK_SERIAL = 'nodepmem-scratch';
 /** Size of the device boots' disk (the unit boot's is 32 GiB, sparse). */
@@ -52,6 +59,7 @@ export function imageBytes(spec: DeviceSpec): number {
 
 /** Mount points in the guest. */
 export const MOUNTS = {
+  'cxl-fsdax': '/mnt/cxl-fsdax',
   'nfit-fsdax': '/mnt/nfit-fsdax',
   'nfit-xfs': '/mnt/nfit-xfs',
   'virtio-fsdax': '/mnt/virtio-fsdax',
@@ -105,4 +113,25 @@ export interface Manifest {
   devices: Record<string, GuestDevice>;
   /** Raw `ndctl list` output, kept as evidence. */
   ndctl: unknown;
+}
+
+/** Labels of the durability records the CXL boot writes and the host looks for in its backing file. */
+export const CXL_RECORDS = ['cxl-fsdax', 'cxl-devdax'] as const;
+
+/** File the CXL boot's setup writes into the job directory. */
+export const CXL_MANIFEST = 'cxl.json';
+
+/** What the CXL boot's setup made, and what deviceInfo() warned before each step. */
+export interface CxlManifest {
+  memdev: string;
+  rootDecoder: string;
+  /** The CXL region (`cxl create-region` output) and the nd region cxl_pmem made of it. */
+  cxlRegion: string;
+  ndRegion: string;
+  fsdax: { namespace: string; blockdev: string; mount: string };
+  devdax: { namespace: string; chardev: string; align: number; size: number };
+  /** deviceInfo('/dev/shm').warnings before `cxl create-region`, before the namespaces, and after. */
+  warnings: { beforeRegion: string[]; beforeNamespace: string[]; after: string[] };
+  /** Seconds `cxl create-region` took. */
+  createRegionSeconds: number;
 }

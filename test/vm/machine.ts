@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEVICES, DISK_SERIAL, LABEL_SIZE, imageBytes, type DeviceSpec, type Persistence } from './layout';
+import { CXL_LSA_BYTES, CXL_MEM_BYTES, DEVICES, DISK_SERIAL, LABEL_SIZE, imageBytes, type DeviceSpec, type Persistence } from './layout';
 import type { VmAssets } from './provision';
 import { tail } from './util';
 
@@ -23,6 +23,11 @@ export interface GuestOptions {
   images?: GuestImage[];
   /** A raw image attached as a virtio-blk disk with serial DISK_SERIAL (the guest's /dev/vda). */
   disk?: string;
+  /**
+   * A CXL Type-3 device with persistent capacity instead of NVDIMMs: a q35 machine with cxl=on (see
+   * cxlArgs). Not combined with `images`.
+   */
+  cxl?: CxlImages;
   /** The machine's nvdimm-persistence property ('none': not set, so persistence_domain is absent). */
   persistence?: Persistence;
   timeoutMs: number;
@@ -41,6 +46,42 @@ export interface GuestResult {
   console: string;
   wallMs: number;
   argv: string[];
+}
+
+/** Backing files of the emulated CXL Type-3 device: its persistent capacity and its label storage area. */
+export interface CxlImages {
+  mem: string;
+  lsa: string;
+}
+
+/** Create fresh sparse backing files for the CXL device (CXL_MEM_BYTES of capacity, CXL_LSA_BYTES of labels). */
+export function createCxlImages(dir: string): CxlImages {
+  fs.mkdirSync(dir, { recursive: true });
+  const make = (name: string, bytes: number) => {
+    const p = path.join(dir, name);
+    const fd = fs.openSync(p, 'wx', 0o600);
+    fs.ftruncateSync(fd, bytes);
+    fs.closeSync(fd);
+    return p;
+  };
+  return { mem: make('cxl-mem.img', CXL_MEM_BYTES), lsa: make('cxl-lsa.img', CXL_LSA_BYTES) };
+}
+
+/**
+ * One CXL host bridge (pxb-cxl) with a Type-3 device whose capacity is persistent (QEMU 7.2's `memdev=`;
+ * `persistent-memdev=` does not exist there), and a fixed memory window routed to that bridge. Two root
+ * ports although one device hangs off the first: with a single root port QEMU 7.2 commits the region
+ * but drops every access (reads return zeros, the backing file stays zero), see ../shared/emulated-cxl.md.
+ */
+function cxlArgs(c: CxlImages): string[] {
+  return [
+    '-object', `memory-backend-file,id=cxl-mem0,share=on,mem-path=${c.mem},size=${fs.statSync(c.mem).size}`,
+    '-object', `memory-backend-file,id=cxl-lsa0,share=on,mem-path=${c.lsa},size=${fs.statSync(c.lsa).size}`,
+    '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1',
+    '-device', 'cxl-rp,port=0,bus=cxl.1,id=cxl_rp0,chassis=0,slot=2',
+    '-device', 'cxl-rp,port=1,bus=cxl.1,id=cxl_rp1,chassis=0,slot=3',
+    '-device', 'cxl-type3,bus=cxl_rp0,memdev=cxl-mem0,lsa=cxl-lsa0,id=cxl-pmem0',
+  ];
 }
 
 /** Create a sparse disk image of `bytes`. */
@@ -65,7 +106,7 @@ export function createImages(dir: string): GuestImage[] {
 }
 
 export function qemuArgs(o: GuestOptions): string[] {
-  const machine = ['pc', 'nvdimm=on'];
+  const machine = o.cxl ? ['q35', 'cxl=on', 'cxl-fmw.0.targets.0=cxl.1', 'cxl-fmw.0.size=4G'] : ['pc', 'nvdimm=on'];
   if (o.persistence && o.persistence !== 'none') machine.push(`nvdimm-persistence=${o.persistence}`);
   const images = o.images ?? [];
   const args = [
@@ -85,6 +126,7 @@ export function qemuArgs(o: GuestOptions): string[] {
       '-device', `virtio-blk-pci,drive=disk,serial=${DISK_SERIAL}`,
     );
   }
+  if (o.cxl) args.push(...cxlArgs(o.cxl));
   images.forEach((img, i) => {
     const size = fs.statSync(img.path).size;
     args.push('-object', `memory-backend-file,id=pm${i},share=on,mem-path=${img.path},size=${size}`);

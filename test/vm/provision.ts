@@ -44,6 +44,7 @@ export const TOOLS: readonly { cmd: string; pkg: string; why: string }[] = [
   { cmd: 'xz', pkg: 'xz-utils', why: 'unpacks vmlinux from the bzImage' },
   { cmd: 'ndctl', pkg: 'ndctl', why: 'namespaces in the guest' },
   { cmd: 'daxctl', pkg: 'daxctl', why: 'device-dax in the guest' },
+  { cmd: 'cxl', pkg: 'cxl', why: 'CXL regions in the CXL guest' },
   { cmd: 'mkfs.ext4', pkg: 'e2fsprogs', why: 'ext4 -o dax in the guest' },
   { cmd: 'mkfs.xfs', pkg: 'xfsprogs', why: 'XFS dax=inode in the guest' },
   { cmd: 'dpkg-deb', pkg: 'dpkg', why: 'unpacks the kernel package' },

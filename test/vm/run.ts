@@ -2,18 +2,21 @@
  * Run the guest tests from the command line, without the rest of `npm test`:
  *
  *   npm run build && npm run build:test
- *   node dist-test/test/vm/run.js [devices|unit|all] [--console] [--keep]
- *   node dist-test/test/vm/run.js exec [--images] [--persistence=cpu] [--timeout=SECONDS] -- 'shell command'
+ *   node dist-test/test/vm/run.js [devices|cxl|unit|all] [--console] [--keep]
+ *   node dist-test/test/vm/run.js exec [--images] [--cxl] [--persistence=cpu] [--timeout=SECONDS] -- 'shell command'
  *
- * `devices` runs the two device boots, `unit` the unit suite in a guest, `all` (default) both.
+ * `devices` runs the two device boots, `cxl` the CXL boot, `unit` the unit suite in a guest, `all` (default) all of them.
  * `exec` boots a guest (with fresh images when --images) and runs a shell command in it: for debugging.
  * --console streams the guests' consoles; --keep keeps the temporary directory (images, logs, TAP).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createImages, describeFailure, runGuest } from './machine';
+import { createCxlImages, createImages, describeFailure, runGuest } from './machine';
 import { provision, VmUnavailableError } from './provision';
-import { checkDeviceSet, createDeviceSet, devicePlan, makeWorkDir, newToken, runBoot, snapshotBuild, stepFailure, unitPlan, type BootResult } from './suite';
+import {
+  checkCxl, checkDeviceSet, createDeviceSet, cxlPlan, devicePlan, makeWorkDir, newToken, runBoot, snapshotBuild,
+  stepFailure, unitPlan, type BootResult,
+} from './suite';
 import { ENV } from './layout';
 import { repoRoot } from './util';
 
@@ -61,6 +64,7 @@ async function main(): Promise<number> {
         assets, jobDir, persistence,
         timeoutMs: 1000 * Number(args.find((a) => a.startsWith('--timeout='))?.split('=')[1] ?? 600),
         images: flag('--images') ? createImages(path.join(workDir, 'images')) : [],
+        ...(flag('--cxl') ? { cxl: createCxlImages(path.join(workDir, 'cxl')) } : {}),
         onConsole: (s) => process.stdout.write(s),
       });
       console.log(`\n[exec] job exit ${r.jobExitCode}, ${(r.wallMs / 1000).toFixed(1)} s`);
@@ -83,6 +87,19 @@ async function main(): Promise<number> {
         const b = report(await runBoot(devicePlan('verify'), opts));
         return a && b;
       })());
+    }
+    if (what === 'cxl' || what === 'all') {
+      const cxl = createCxlImages(path.join(workDir, 'cxl'));
+      const cxlBoot = async () => {
+        const ok = report(await runBoot(cxlPlan(), { ...base, cxl }));
+        const problems = checkCxl(cxl, token);
+        console.log(`${problems.length ? 'FAIL' : 'ok  '} host: the CXL durability records in the CXL backing file`);
+        for (const p of problems) console.log(`    ${p}`);
+        return ok && problems.length === 0;
+      };
+      // After the device boots when both run: two guests at a time on two cores.
+      if (jobs.length > 0) jobs[0] = jobs[0]!.then(async (a) => (await cxlBoot()) && a);
+      else jobs.push(cxlBoot());
     }
     if (what === 'unit' || what === 'all') jobs.push(runBoot(unitPlan(), base).then(report));
     const ok = (await Promise.all(jobs)).every(Boolean);

@@ -19,8 +19,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DISK_BYTES, DISK_SERIAL, ENV, MANIFEST, type Persistence, type Phase } from './layout';
-import { createDisk, createImages, describeFailure, runGuest, type GuestImage, type GuestResult } from './machine';
+import { CXL_RECORDS, DISK_BYTES, DISK_SERIAL, ENV, MANIFEST, type Persistence, type Phase } from './layout';
+import {
+  createCxlImages, createDisk, createImages, describeFailure, runGuest, type CxlImages, type GuestImage, type GuestResult,
+} from './machine';
 import type { VmAssets } from './provision';
 import { repoRoot, tail } from './util';
 
@@ -40,6 +42,8 @@ export interface BootPlan {
   phase?: Phase;
   persistence: Persistence;
   withImages: boolean;
+  /** The CXL machine (q35 cxl=on) with RunOptions.cxl as its Type-3 device, instead of NVDIMMs. */
+  withCxl?: boolean;
   /**
    * A virtio-blk disk: 'fresh' (32 GiB sparse, made for this boot: the unit suite's TMPDIR, because the suite
    * wants os.tmpdir() on a disk filesystem as on the host) or 'shared' (RunOptions.disk, kept across the
@@ -112,7 +116,8 @@ export function devicePlan(phase: Phase): BootPlan {
       { name: 'setup', argv: [process.execPath, `${GUEST_DIR}/setup.js`], critical: true },
       ...DEVICE_TESTS[phase].map((t) => nodeTestStep(t, [`${GUEST_DIR}/${t}.test.js`], false)),
     ],
-    timeoutMs: envSeconds('NODE_PMEM_VM_TIMEOUT') ?? 300_000,
+    // A hang guard: about 3.5 minutes here, and within a second of 5 beside other TCG guests.
+    timeoutMs: envSeconds('NODE_PMEM_VM_TIMEOUT') ?? 600_000,
   };
 }
 
@@ -166,6 +171,33 @@ export function unitPlan(): BootPlan {
     // and ran past 15 beside two other TCG guests.
     timeoutMs: envSeconds('NODE_PMEM_VM_UNIT_TIMEOUT') ?? envSeconds('NODE_PMEM_VM_TIMEOUT') ?? 1_800_000,
   };
+}
+
+/**
+ * The CXL boot: a q35 machine with one CXL Type-3 device of persistent capacity (fresh backing files).
+ * `cxl-setup` creates the region and the namespaces; `cxl` runs the tests and, last, writes the
+ * durability records that the host then looks for in the backing file (checkCxl).
+ */
+export function cxlPlan(): BootPlan {
+  return {
+    name: 'cxl',
+    title: 'boot 4: emulated CXL Type-3 pmem (q35 cxl=on): cxl create-region, fsdax and devdax, deviceInfo against cxl/ndctl, KV, durability write',
+    persistence: 'none',
+    withImages: false,
+    withCxl: true,
+    steps: [
+      { name: 'cxl-setup', argv: [process.execPath, `${GUEST_DIR}/cxl-setup.js`], critical: true },
+      nodeTestStep('cxl', [`${GUEST_DIR}/cxl.test.js`], false),
+    ],
+    timeoutMs: envSeconds('NODE_PMEM_VM_TIMEOUT') ?? 600_000,
+  };
+}
+
+/** The durability records of the CXL boot (guest/cxl.test.ts) that are not in the CXL backing file. */
+export function checkCxl(images: CxlImages, token: string): string[] {
+  return CXL_RECORDS.flatMap((role) => recordsInImages([{ role, path: images.mem }], token))
+    .filter((x) => !x.found)
+    .map((x) => `the ${x.role} record is not in ${x.image}`);
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -291,6 +323,8 @@ export interface RunOptions {
   images?: GuestImage[];
   /** Disk image shared by the two device boots. */
   disk?: string;
+  /** Backing files of the CXL boot's Type-3 device. */
+  cxl?: CxlImages;
   /** The build the guests run; without it they see the live repository. */
   snapshot?: BuildSnapshot;
   token: string;
@@ -306,6 +340,7 @@ export async function runBoot(plan: BootPlan, o: RunOptions): Promise<BootResult
     assets: o.assets,
     jobDir,
     images: plan.withImages ? o.images : [],
+    ...(plan.withCxl && o.cxl ? { cxl: o.cxl } : {}),
     persistence: plan.persistence,
     timeoutMs: plan.timeoutMs,
     ...(plan.cpus ? { cpus: plan.cpus } : {}),
@@ -452,4 +487,4 @@ export function newToken(): string {
   return `node-pmem-vm-${crypto.randomBytes(8).toString('hex')}`;
 }
 
-export { createDisk, createImages };
+export { createCxlImages, createDisk, createImages };

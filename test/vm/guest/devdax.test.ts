@@ -88,6 +88,20 @@ describe('devdax: /dev/daxX.Y on an ACPI NFIT namespace', { skip: GUEST_ONLY }, 
     assert.match(e.message, /private|shared|read-?only/i, `the message says why: ${e.message}`);
   });
 
+  it('refuses a forced page tier at open (device-dax has no msync), and the error says why', () => {
+    const e = throwsCode(() => open(chardev, { granularity: 'page' }), 'ERR_PMEM_TIER_UNAVAILABLE');
+    assert.match(e.message, /msync/, e.message);
+    assert.match(e.message, /device-dax/, e.message);
+    // A tier that can work there still opens when forced.
+    const m = open(chardev, { granularity: 'cacheline', length: align });
+    try {
+      assert.equal(m.forced, true);
+      m.write(0, 'forced', { persist: true });
+    } finally {
+      m.close();
+    }
+  });
+
   it('getDax on the char device says it is always DAX', () => {
     const s = getDax(chardev);
     assert.equal(s.mechanism, 'devdax');

@@ -73,8 +73,10 @@ describe('virtio-pmem: devdax namespace', { skip: GUEST_ONLY }, () => {
     assert.ok(dev.chardev, 'it has a /dev/daxX.Y');
   });
 
-  it('a writable open is refused with ERR_PMEM_ASYNC_FLUSH', () => {
+  it('a writable open is refused with ERR_PMEM_ASYNC_FLUSH; forcing the page tier with ERR_PMEM_TIER_UNAVAILABLE', () => {
     throwsCode(() => open(dev.chardev!), 'ERR_PMEM_ASYNC_FLUSH');
+    // msync would be the durable flush here, but device-dax has none.
+    throwsCode(() => open(dev.chardev!, { granularity: 'page' }), 'ERR_PMEM_TIER_UNAVAILABLE');
   });
 
   it('with a forced granularity it opens, marked forced, and persists', () => {
