@@ -358,6 +358,19 @@ __attribute__((noinline)) static uint64_t spacer(uint64_t x) {
   return x;
 }
 
+/* ns per persist of `batch` random lines (store, pmem_persist), from call *t on; with `spacing`,
+ * the spacer runs after each one (inlined with a constant argument: no test in the loop without it). */
+__attribute__((always_inline)) static inline double random_persists(long batch, size_t lines, uint32_t *t, uint64_t *spacing) {
+  uint64_t t0 = now_ns();
+  for (long b = 0; b < batch; b++, (*t)++) {
+    char *p = base + random_slot(*t, lines) * LINE;
+    *(volatile char *)p = (char)*t;
+    pmem_persist(p, LINE);
+    if (spacing != NULL) *spacing = spacer(*spacing);
+  }
+  return (double)(now_ns() - t0) / (double)batch;
+}
+
 static void section_random(int samples, int warmup, long persist_batch, const char *sizes, const char *counts, long per_sample) {
   double *s = calloc(samples, sizeof(double));
   if (s == NULL) die("random", "out of memory");
@@ -374,32 +387,21 @@ static void section_random(int samples, int warmup, long persist_batch, const ch
     *p = *p;
   }
   uint32_t t = 0;
+  uint64_t x = 1;
   for (int i = -warmup; i < samples; i++) {
-    uint64_t t0 = now_ns();
-    for (long b = 0; b < persist_batch; b++, t++) {
-      char *p = base + random_slot(t, lines) * LINE;
-      *(volatile char *)p = (char)t;
-      pmem_persist(p, LINE);
-    }
-    if (i >= 0) s[i] = (double)(now_ns() - t0) / (double)persist_batch;
+    double ns = random_persists(persist_batch, lines, &t, NULL);
+    if (i >= 0) s[i] = ns;
   }
   emit("c.random.persist64.pmem_persist", s, samples);
   /* The same persists with other work between them, as a caller with its own code between calls
    * (a JS loop and the call into the addon) has: the work's own time is subtracted, so what is left
    * is what a persist costs when its misses can no longer overlap the next iteration's. */
-  uint64_t x = 1;
   for (int i = -warmup; i < samples; i++) {
+    double ns = random_persists(persist_batch, lines, &t, &x);
     uint64_t t0 = now_ns();
-    for (long b = 0; b < persist_batch; b++, t++) {
-      char *p = base + random_slot(t, lines) * LINE;
-      *(volatile char *)p = (char)t;
-      pmem_persist(p, LINE);
-      x = spacer(x);
-    }
-    uint64_t t1 = now_ns();
     for (long b = 0; b < persist_batch; b++) x = spacer(x);
-    uint64_t t2 = now_ns();
-    if (i >= 0) s[i] = ((double)(t1 - t0) - (double)(t2 - t1)) / (double)persist_batch;
+    double work = (double)(now_ns() - t0) / (double)persist_batch;
+    if (i >= 0) s[i] = ns - work;
   }
   emit("c.random.persist64.spaced", s, samples);
   if (x == 42) fputs("", stderr); /* keep the work */
