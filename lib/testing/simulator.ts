@@ -527,18 +527,17 @@ export class SimulatedBackend implements MappingBackend {
   }
 
   persistRanges(ranges: Float64Array, count: number, scratch: Float64Array): number {
-    const length = this.meta.length;
-    for (let i = 0; i < count; i++) {
-      const off = ranges[2 * i]!;
-      const len = ranges[2 * i + 1]!;
-      if (!validNumber(off) || !validNumber(len) || off > length || len > length - off) return -22;
-    }
     scratch.set(ranges.subarray(0, 2 * count));
-    return this.persistExtents(scratch, count);
+    return this.persistPairs(scratch, count, this.meta.length);
   }
 
   persistExtents(extents: Float64Array, count: number): number {
-    const merged = coalesce(extents, count, this.meta.length, this.meta.flushUnit);
+    return this.persistPairs(extents, count, undefined);
+  }
+
+  /** As the native PersistPairs: `valid` bounds the pairs as given (default: as coalesce's). */
+  private persistPairs(extents: Float64Array, count: number, valid: number | undefined): number {
+    const merged = coalesce(extents, count, this.meta.length, this.meta.flushUnit, valid);
     if (merged <= 0) return merged;
     this.kill?.point('persistDirty', 0, 0, null);
     this.persistRuns(extents, merged);
@@ -622,13 +621,15 @@ export class SimulatedBackend implements MappingBackend {
   }
 }
 
-/** Mirror of the native Coalesce (native/extent.cc): align to unit, sort, merge; -EINVAL on a bad pair. */
-export function coalesce(raw: Float64Array, count: number, length: number, unit: number): number {
-  const limit = Math.ceil(length / unit) * unit;
+/**
+ * Mirror of the native CoalesceWithin (native/extent.cc): align to unit, sort, merge; -EINVAL on a
+ * pair beyond `valid` (by default the length rounded up to the unit, as for pairs already coalesced).
+ */
+export function coalesce(raw: Float64Array, count: number, length: number, unit: number, valid = Math.ceil(length / unit) * unit): number {
   for (let i = 0; i < count; i++) {
     const off = raw[2 * i];
     const len = raw[2 * i + 1];
-    if (!validNumber(off) || !validNumber(len) || off > limit || len > limit - off) return -22;
+    if (!validNumber(off) || !validNumber(len) || off > valid || len > valid - off) return -22;
   }
   const pairs: [number, number][] = [];
   for (let i = 0; i < count; i++) {
