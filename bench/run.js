@@ -541,7 +541,6 @@ async function benchRandom() {
     } else {
       single(S, `persist(64 B), ${where}`, spread(stat('js.random.persist64')));
     }
-    rm.close();
     const one = await workerRate(1, span, CFG.workerPersists);
     const two = await workerRate(2, span, CFG.workerPersists);
     info.workers = { one, two, cores: os.availableParallelism ? os.availableParallelism() : os.cpus().length };
