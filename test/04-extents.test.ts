@@ -365,6 +365,26 @@ describe('persistRanges: the ranges a caller already holds, in one call', () => 
     }
   });
 
+  it('checks pairs against the exact length, not the length rounded up to a line', () => {
+    const size = 64 * 16 + 10;
+    const sim = createSimulatedMapping({ size, granularity: 'cacheline' });
+    const file = freshPath(DIR);
+    fs.writeFileSync(file, Buffer.alloc(size));
+    const m = open(file, { granularity: 'cacheline' });
+    try {
+      for (const mapping of [sim, m]) {
+        assert.equal(mapping.length, size);
+        throwsCode(() => mapping.persistRanges(new Float64Array([size - 5, 6])), RANGE, 'a pair ending past the last byte');
+        assert.deepEqual({ ...mapping.persistRanges(new Float64Array([size - 5, 5])) }, { extents: 1, bytes: 64 });
+        mapping.markDirty(size - 5, 5);
+        assert.deepEqual({ ...mapping.persistDirty() }, { extents: 1, bytes: 64 }, 'persistDirty of the same range');
+      }
+    } finally {
+      sim.close();
+      m.close();
+    }
+  });
+
   it('makes exactly the lines of its ranges durable (crash simulator)', () => {
     const sim = createSimulatedMapping({ size: 16 * PAGE, granularity: 'cacheline' });
     try {
