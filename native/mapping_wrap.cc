@@ -1,10 +1,10 @@
 #include "mapping_wrap.h"
 
 #include <errno.h>
-#include <math.h>
 
 #include "errors.h"
 #include "flush_worker.h"
+#include "js_args.h"
 #include "js_object.h"
 #include "v8_compat.h"
 
@@ -23,32 +23,7 @@ inline MappingState* StateOf(const Info& info) {
   return static_cast<MappingState*>(InternalPointer(info.This(), kStateField, PointerTag::kMappingHandle));
 }
 
-// A non-negative safe integer, without creating any JS object.
-inline bool Index(v8::Local<v8::Value> v, uint64_t* out) {
-  if (!v->IsNumber()) return false;
-  double d = v.As<v8::Number>()->Value();
-  if (!(d >= 0 && d <= kMaxSafeInteger) || d != floor(d)) return false;
-  *out = static_cast<uint64_t>(d);
-  return true;
-}
-
 inline void Return(const Info& info, double status) { info.GetReturnValue().Set(status); }
-
-// The bytes of a typed array argument of exactly this kind; false otherwise, or when its buffer
-// is detached (a detached view has length 0 and would otherwise read as an empty source).
-// Buffer() moves an on-heap array's bytes off-heap once; Data() is then stable.
-template <typename T>
-bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
-  if (!is_kind) return false;
-  v8::Local<v8::ArrayBufferView> view = v.As<v8::ArrayBufferView>();
-  *length = view->ByteLength() / sizeof(T);
-  if (*length == 0) {
-    *data = nullptr;
-    return !view->Buffer()->WasDetached();
-  }
-  *data = reinterpret_cast<T*>(static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset());
-  return true;
-}
 
 // Hot methods: numbers in, a status number out (>= 0 ok, -errno), nothing allocated, nothing thrown.
 
