@@ -16,7 +16,10 @@
         "native/safe_read_linux.cc",
         "native/sigbus_guard_linux.cc",
         "native/mapping_wrap.cc",
-        "native/flush_worker.cc"
+        "native/flush_worker.cc",
+        "native/crc32c.cc",
+        "native/kv_index.cc",
+        "native/kv_index_wrap.cc"
       ],
       "include_dirs": ["native"],
       "defines": ["NODE_PMEM_ARCH=<(target_arch)"],

@@ -203,6 +203,16 @@ export interface NativeBinding {
   /** The process-wide quarantine of released address ranges (native/quarantine.h). */
   quarantine(): QuarantineStats;
   buildInfo(): BuildInfo;
+  /** CRC-32C of bytes[start, end) continuing from seed (unsigned), or a status (lib/kv/crc32c.ts). */
+  crc32c(bytes: Uint8Array, start: number, end: number, seed: number): number;
+  /**
+   * node-pmem/kv's index descent (native/kv_index.h, used by lib/kv/btree.ts): from node `root` of
+   * the nodes `nodes` views (4096 bytes each) to the leaf for `key`. `state`: 100 doubles of output
+   * (the path, the value found), then the allocation bitmap. Returns (slot << 2) | found, or a status.
+   */
+  kvIndexSearch(nodes: Uint8Array, state: Uint8Array, root: number, key: Uint8Array): number;
+  /** The descent, then the set of `key` to `value` when the leaf is of `epoch` and has room: | 2 when made. */
+  kvIndexSearch(nodes: Uint8Array, state: Uint8Array, root: number, key: Uint8Array, value: number, epoch: number): number;
 }
 
 export interface QuarantineStats {

@@ -131,6 +131,10 @@ export function statusError(status: number, syscall: string, path: string): Pmem
  * than the mapped window (native/status.h, kStatusTruncated): below every errno.
  */
 export const STATUS_TRUNCATED = -4096;
+/** node-pmem/kv's native index descent met a damaged node (native/kv_index.h says which and why). */
+export const STATUS_INDEX_CORRUPT = -4097;
+/** A SIGBUS in memory a native call was given as a view: the mapping it belongs to can say why. */
+export const STATUS_FAULT = -4098;
 
 /**
  * ERR_PMEM_TRUNCATED: another process truncated the file under a live mapping, so the pages past

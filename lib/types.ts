@@ -60,6 +60,9 @@ export interface CpuInfo {
   sse2: boolean;
   avx2: boolean;
   avx512f: boolean;
+  sse42: boolean;
+  /** How node-pmem/kv's CRC-32C is computed: SSE4.2's crc32 instruction, or a table. */
+  crc32c: 'sse4.2' | 'table';
   cacheLineSize: number;
   /** Copies at least this large use non-temporal stores. */
   nonTemporalThreshold: number;

@@ -17,7 +17,9 @@
 #include "device_info.h"
 #include "errors.h"
 #include "flush_worker.h"
+#include "js_args.h"
 #include "js_object.h"
+#include "kv_index_wrap.h"
 #include "linux_compat.h"
 #include "mapping_wrap.h"
 #include "quarantine.h"
@@ -246,9 +248,26 @@ void CpuInfoJs(const Info& info) {
       .Bool("sse2", c.sse2)
       .Bool("avx2", c.avx2)
       .Bool("avx512f", c.avx512f)
+      .Bool("sse42", c.sse42)
+      .Str("crc32c", ops.crc32c_name)
       .Num("cacheLineSize", kCacheLine)
       .Num("nonTemporalThreshold", kNonTemporalThreshold);
   info.GetReturnValue().Set(o.value());
+}
+
+// crc32c(bytes: Uint8Array, start, end, seed) -> the CRC-32C of bytes[start, end) continuing from
+// seed, or a status: the kv store's checksum, over its records in a mapping (so under the guard).
+void Crc32cJs(const Info& info) {
+  uint8_t* bytes;
+  size_t length;
+  uint64_t start, end, seed;
+  if (!info[0]->IsUint8Array()) return info.GetReturnValue().Set(-EINVAL);
+  if (!ViewOf(info[0], true, &bytes, &length)) return info.GetReturnValue().Set(-EBADF);  // detached
+  if (!Index(info[1], &start) || !Index(info[2], &end) || !Index(info[3], &seed) || start > end || end > length ||
+      seed > UINT32_MAX)
+    return info.GetReturnValue().Set(-EINVAL);
+  int64_t rc = Guarded([&]() -> int64_t { return Ops().crc32c(static_cast<uint32_t>(seed), bytes + start, end - start); });
+  info.GetReturnValue().Set(static_cast<double>(rc == kSigbus ? kStatusFault : rc));
 }
 
 void LiveMappings(const Info& info) { info.GetReturnValue().Set(static_cast<double>(DataOf(info)->LiveCount())); }
@@ -296,6 +315,8 @@ void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, v8::Local<v8::Con
       {"liveMappings", LiveMappings},
       {"quarantine", QuarantineJs},
       {"buildInfo", BuildInfoJs},
+      {"crc32c", Crc32cJs},
+      {"kvIndexSearch", KvIndexSearchJs},
   };
   for (const NativeFunction& f : functions) {
     v8::Local<v8::Function> fn;

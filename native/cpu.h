@@ -1,9 +1,11 @@
-// CPU features and the flush / fence / non-temporal copy routines chosen once from them.
+// CPU features and the flush / fence / non-temporal copy / checksum routines chosen once from them.
 // Architecture-specific code lives in arch/<arch>/; everything else calls through FlushOps.
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 #include "extent_merge.h"
+#include "sigbus_guard.h"
 
 namespace pmem {
 
@@ -18,6 +20,7 @@ struct CpuFeatures {
   bool sse2 = false;
   bool avx2 = false;
   bool avx512f = false;
+  bool sse42 = false;
 };
 
 struct FlushOps {
@@ -33,7 +36,13 @@ struct FlushOps {
   const char* flush_name;  // "clwb" | "clflushopt" | "clflush" | "none"
   const char* nt_name;     // "avx512f" | "avx2" | "sse2" | "none"
   bool non_temporal;       // nt_copy/nt_fill bypass the cache (else they are plain memcpy/memset)
+  // CRC-32C of p[0, n) continuing from crc (the CRC of what came before, or 0): node-pmem/kv's checksum.
+  uint32_t (*crc32c)(uint32_t crc, const uint8_t* p, size_t n);
+  const char* crc32c_name;  // "sse4.2" | "table"
 };
+
+// The portable CRC-32C (crc32c.cc), for CPUs without an instruction for it.
+PMEM_GUARDED_BODY uint32_t Crc32cTable(uint32_t crc, const uint8_t* p, size_t n);
 
 // Detected once (thread-safe); the environment knobs NODE_PMEM_NO_CLWB, NODE_PMEM_NO_CLFLUSHOPT,
 // NODE_PMEM_NO_AVX512F, NODE_PMEM_NO_AVX2 and NODE_PMEM_NO_MOVNT force the older paths, as PMDK's

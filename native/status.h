@@ -37,10 +37,15 @@ inline const char* PmemCodeName(PmemCode code) {
   return nullptr;
 }
 
-// The one status of a hot call that is not -errno (Linux errno values are below 4096): the file or
-// device is now shorter than the mapped window, it was truncated under the mapping.
+// The statuses of hot calls that are not -errno (Linux errno values are below 4096). This one: the
+// file or device is now shorter than the mapped window, it was truncated under the mapping.
 // lib/errors.ts (STATUS_TRUNCATED) turns it into ERR_PMEM_TRUNCATED.
 constexpr int kStatusTruncated = -4096;
+// node-pmem/kv's index (kv_index.h) found a damaged node; which and why are in its output array.
+constexpr int kStatusIndexCorrupt = -4097;
+// A SIGBUS in memory given to a native call as a view (kv_index.h's region): the caller knows which
+// mapping it belongs to, and asks it what happened (lib/kv/btree.ts).
+constexpr int kStatusFault = -4098;
 
 // Name of an errno value, e.g. "ENOTTY" (libuv's table; defined in errors_wrap.cc).
 const char* ErrnoName(int err);

@@ -21,6 +21,7 @@ function expectedCpu() {
     sse2: f.has('sse2'),
     avx2: f.has('avx2'),
     avx512f: f.has('avx512f'),
+    sse42: f.has('sse4_2'),
   };
   const flush = has.clwb ? 'clwb' : has.clflushopt ? 'clflushopt' : has.clflush ? 'clflush' : 'none';
   const nonTemporal = has.avx512f ? 'avx512f' : has.avx2 ? 'avx2' : has.sse2 ? 'sse2' : 'none';
@@ -67,9 +68,13 @@ describe('cpuInfo()', () => {
   });
 
   it('reports each feature as /proc/cpuinfo does', () => {
-    for (const k of ['clwb', 'clflushopt', 'clflush', 'sse2', 'avx2', 'avx512f'] as const) {
+    for (const k of ['clwb', 'clflushopt', 'clflush', 'sse2', 'avx2', 'avx512f', 'sse42'] as const) {
       assert.equal(info[k], exp.has[k], k);
     }
+  });
+
+  it('computes CRC-32C with SSE4.2 where the CPU has it', () => {
+    assert.equal(info.crc32c, process.arch === 'x64' && exp.has.sse42 ? 'sse4.2' : 'table');
   });
 
   it('chooses the widest non-temporal store path available', () => {

@@ -20,7 +20,7 @@ const torture = require(path.join(KV_DIR, 'torture.js'));
 const CLI = path.join(KV_DIR, 'cli.js');
 const TORTURE = path.join(KV_DIR, 'torture.js');
 // Not exported by node-pmem/kv: the checksum the store's records and headers carry.
-const { crc32c, crc32cView } = require(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js')) as typeof import('../lib/kv/crc32c');
+const { crc32c } = require(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js')) as typeof import('../lib/kv/crc32c');
 
 const DIR = tmpDir(SHM);
 const MiB = 1024 * 1024;
@@ -214,18 +214,68 @@ describe('kv: snapshots', () => {
   });
 });
 
-describe('kv: CRC-32C', () => {
-  it('the word-at-a-time crc32cView equals crc32c (and the standard check value) at every alignment, length and seed', () => {
-    assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283); // the CRC-32C check value
-    const b = Buffer.alloc(600);
-    for (let i = 0; i < b.length; i++) b[i] = (Math.imul(i, 2654435761) >>> 13) & 0xff;
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    for (let start = 0; start < 24; start++) {
-      for (let end = start; end <= start + 300; end += 1 + (end % 7)) {
-        const seed = Math.imul(start + 1, end + 1) >>> 0;
-        assert.equal(crc32cView(dv, start, end, seed), crc32c(b, start, end, seed), `[${start}, ${end}) seed ${seed}`);
-      }
+/** CRC-32C by its definition, a bit at a time: what the native routines must agree with. */
+function crc32cByBits(b: Uint8Array, start: number, end: number, seed: number): number {
+  let c = ~seed >>> 0;
+  for (let i = start; i < end; i++) {
+    c ^= b[i]!;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** Checks crc32c against the definition at every alignment, a spread of lengths, and seeds; returns the cases checked. */
+function checkCrc32c(crc: (b: Uint8Array, start: number, end: number, seed: number) => number): number {
+  const b = Buffer.alloc(600);
+  for (let i = 0; i < b.length; i++) b[i] = (Math.imul(i, 2654435761) >>> 13) & 0xff;
+  let cases = 0;
+  for (let start = 0; start < 24; start++) {
+    for (let end = start; end <= start + 300; end += 1 + (end % 7)) {
+      const seed = Math.imul(start + 1, end + 1) >>> 0;
+      assert.equal(crc(b, start, end, seed), crc32cByBits(b, start, end, seed), `[${start}, ${end}) seed ${seed}`);
+      cases++;
     }
+  }
+  return cases;
+}
+
+describe('kv: CRC-32C', () => {
+  it('the native crc32c equals the definition (and the standard check value) at every alignment, length and seed', () => {
+    assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283); // the CRC-32C check value
+    assert.ok(checkCrc32c(crc32c) > 1000);
+  });
+
+  it('the table fallback (NODE_PMEM_NO_SSE42) computes the same', () => {
+    const script = `
+      const assert = require('node:assert/strict');
+      assert.equal(require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'index.js'))}).cpuInfo().crc32c, 'table');
+      const { crc32c } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'kv', 'crc32c.js'))});
+      assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283);
+      const b = Buffer.alloc(600);
+      for (let i = 0; i < b.length; i++) b[i] = (Math.imul(i, 2654435761) >>> 13) & 0xff;
+      const out = [];
+      for (let start = 0; start < 24; start++) for (let end = start; end <= start + 300; end += 1 + (end % 7)) out.push(crc32c(b, start, end, Math.imul(start + 1, end + 1) >>> 0));
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NODE_PMEM_NO_SSE42: '1' }, timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const fromTable = JSON.parse(r.stdout) as number[];
+    let i = 0;
+    assert.equal(checkCrc32c(() => fromTable[i++]!), fromTable.length);
+  });
+
+  it('refuses a range outside the bytes, and the bytes of a closed mapping', () => {
+    const b = Buffer.alloc(16);
+    throwsCode(() => crc32c(b, 0, 17), 'EINVAL');
+    throwsCode(() => crc32c(b, 9, 8), 'EINVAL');
+    throwsCode(() => crc32c(b, -1, 8), 'EINVAL');
+    throwsCode(() => crc32c(b, 0, 8, 2 ** 32), 'EINVAL');
+    const file = freshPath(SHM, 'crc');
+    const m = pmemOpen(file, { create: true, size: 4096 });
+    const view = new Uint8Array(m.buffer);
+    assert.equal(crc32c(view, 0, 9), crc32cByBits(view, 0, 9, 0));
+    m.close();
+    fs.rmSync(file, { force: true });
+    throwsCode(() => crc32c(view, 0, 0), 'EBADF');
   });
 });
 

@@ -5,6 +5,7 @@
  * workload of sets, deletes and checkpoints (torn words and kills).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'node-pmem';
@@ -186,6 +187,78 @@ describe('kv index: a B+-tree in the mapping', () => {
     }, { code: 'ERR_KV_CORRUPT' });
     again.close();
   });
+
+  /** A closed 1 MiB region of two levels (the root inner, its leaves), and where its root node is. */
+  function twoLevels(): { file: string; rootAt: number; leafAt: number; nodes: number } {
+    const m = mapped(1 << 20);
+    const tree = BTree.format(m, 0, m.length, META);
+    for (let i = 0; i < 2000; i++) tree.set(Buffer.from(`key${i}`), i);
+    tree.checkpoint(META);
+    const b = Buffer.from(m.buffer);
+    // The checkpoint in force: the valid slot with the higher number (both are valid here).
+    const slot = b.readUInt32LE(120) > b.readUInt32LE(128 + 120) ? 0 : 128;
+    const root = b.readUInt32LE(slot + 16);
+    const nodes = b.readUInt32LE(slot + 20);
+    const rootAt = 8192 + root * 4096;
+    assert.equal(b.readUInt16LE(rootAt), 2, 'the root is an inner node');
+    const e = rootAt + b.readUInt16LE(rootAt + 16 + 2); // entry 1
+    const leafAt = 8192 + b.readUInt32LE(e + 2 + b.readUInt16LE(e)) * 4096;
+    m.close();
+    return { file: m.path, rootAt, leafAt, nodes };
+  }
+
+  it('the native descent stops at each kind of damage it can meet, with ERR_KV_CORRUPT saying which', () => {
+    const cases: [string, (b: Buffer, g: ReturnType<typeof twoLevels>) => void, RegExp][] = [
+      ['a node of no kind', (b, g) => b.writeUInt16LE(9, g.leafAt), /header out of bounds/],
+      ['slots past the heap', (b, g) => b.writeUInt16LE(2000, g.leafAt + 2), /header out of bounds/],
+      ['an empty inner node', (b, g) => b.writeUInt16LE(0, g.rootAt + 2), /header out of bounds/],
+      ['an entry past the node', (b, g) => b.fill(0xff, g.leafAt + 16, g.leafAt + 4096 - 8), /entry outside it/],
+      ['a child past the region', (b, g) => {
+        const e = g.rootAt + b.readUInt16LE(g.rootAt + 16);
+        for (let i = 0; i < b.readUInt16LE(g.rootAt + 2); i++) {
+          const ei = g.rootAt + b.readUInt16LE(g.rootAt + 16 + 2 * i);
+          b.writeUInt32LE(g.nodes + 5, ei + 2 + b.readUInt16LE(ei));
+        }
+        void e;
+      }, /child that is not an allocated node/],
+      ['a child that is a free node', (b, g) => {
+        for (let i = 0; i < b.readUInt16LE(g.rootAt + 2); i++) {
+          const ei = g.rootAt + b.readUInt16LE(g.rootAt + 16 + 2 * i);
+          b.writeUInt32LE(g.nodes - 1, ei + 2 + b.readUInt16LE(ei));
+        }
+      }, /child that is not an allocated node/],
+      ['a cycle (every child is the root itself)', (b, g) => {
+        const root = (g.rootAt - 8192) / 4096;
+        for (let i = 0; i < b.readUInt16LE(g.rootAt + 2); i++) {
+          const ei = g.rootAt + b.readUInt16LE(g.rootAt + 16 + 2 * i);
+          b.writeUInt32LE(root, ei + 2 + b.readUInt16LE(ei));
+        }
+      }, /deeper than any tree/],
+    ];
+    for (const [what, damage, message] of cases) {
+      const g = twoLevels();
+      const m = open(g.file);
+      const { tree } = BTree.open(m, 0, m.length);
+      damage(Buffer.from(m.buffer), g);
+      assert.throws(() => {
+        for (let i = 0; i < 2000; i++) tree.get(Buffer.from(`key${i}`));
+      }, { code: 'ERR_KV_CORRUPT', message }, what);
+      assert.throws(() => {
+        for (let i = 0; i < 2000; i++) tree.set(Buffer.from(`key${i}`), -i);
+      }, { code: 'ERR_KV_CORRUPT', message }, `${what}, set`);
+      m.close();
+    }
+  });
+
+  it('a descent through a file truncated under its mapping throws ERR_PMEM_TRUNCATED, and the process lives', () => {
+    const g = twoLevels();
+    const m = open(g.file);
+    const { tree } = BTree.open(m, 0, m.length);
+    fs.truncateSync(g.file, 8192); // the nodes are gone: a load from them is a SIGBUS
+    assert.throws(() => tree.get(Buffer.from('key1')), { code: 'ERR_PMEM_TRUNCATED' });
+    assert.throws(() => tree.set(Buffer.from('key1'), 5), { code: 'ERR_PMEM_TRUNCATED' });
+    m.close();
+  });
 });
 
 describe('kv index under the crash simulator', () => {
@@ -259,7 +332,7 @@ describe('kv index under the crash simulator', () => {
     }
   }
 
-  it('works on a simulated mapping too (no native addon needed by the index itself)', () => {
+  it('works on a simulated mapping too (the native descent reads its plain ArrayBuffer)', () => {
     const m = createSimulatedMapping({ size: 128 * 1024 });
     const tree = BTree.format(m, 0, m.length, META);
     tree.set(Buffer.from('a'), 1);

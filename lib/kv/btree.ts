@@ -31,10 +31,18 @@
  * writes themselves); every node read is checked for structure instead (kind, counts, offsets,
  * child indices), so a damaged one is ERR_KV_CORRUPT, never an out-of-bounds access, and the owner
  * verifies what the index points to (the store's records carry their CRC and key).
+ *
+ * The descent (get, the search of set and delete, a cursor's seek) and a set that fits in a leaf
+ * the current epoch owns run natively (native/kv_index.h: the same layout, read through a view of
+ * the nodes, so a simulated mapping works too): a put and a get spend most of their time there,
+ * in dependent loads JavaScript makes at about three times C's cost. The native walk checks every
+ * header, slot, entry and child it reads, and its depth; the TypeScript side still checks (#check)
+ * each node it reads or changes itself.
  * @internal
  */
 import type { Mapping } from '../mapping';
-import { pmemError } from '../errors';
+import { native } from '../binding';
+import { STATUS_FAULT, STATUS_INDEX_CORRUPT, pmemError, statusError } from '../errors';
 import { crc32c } from './crc32c';
 
 export const NODE_SIZE = 4096;
@@ -51,7 +59,20 @@ export const MAX_KEY = 1024;
 const LEAF_VALUE = 8;
 const INNER_VALUE = 4;
 const NONE = 0xffffffff;
-const EMPTY_KEY = new Uint8Array(0);
+
+/**
+ * The native descent's output (native/kv_index.h): the path's nodes, the entry taken in each inner
+ * one, the value found or replaced, the path's depth, and a damaged node and why.
+ */
+const MAX_DEPTH = 48;
+const OUT_VALUE = 2 * MAX_DEPTH;
+const OUT_DEPTH = OUT_VALUE + 1;
+const OUT_BAD_NODE = OUT_DEPTH + 1;
+const OUT_WHY = OUT_BAD_NODE + 1;
+const OUT_LENGTH = OUT_WHY + 1;
+const FOUND = 1;
+const APPLIED = 2;
+const DAMAGE = ['', 'a header out of bounds', 'an entry outside it', 'a child that is not an allocated node', 'a path deeper than any tree'];
 
 /** Bytes the meta of a checkpoint holds. */
 export const META_SIZE = 80;
@@ -144,9 +165,11 @@ export class BTree {
   #free: number;
   /** Scratch for one node's entries during a split (no allocation per split beyond it). */
   readonly #scratch = Buffer.alloc(NODE_SIZE);
-  /** The key being looked up, and its bytes as big-endian words (see #prep). */
-  #kb: Uint8Array = EMPTY_KEY;
-  readonly #kw = new Uint32Array(MAX_KEY / 4);
+  /** The nodes, for the native descent (which checks what it reads itself). */
+  readonly #nodeBytes: Uint8Array;
+  /** What the native descent reads and writes besides the nodes, in one buffer: #out, then #allocated. */
+  readonly #state: Uint8Array;
+  readonly #out: Float64Array;
 
   private constructor(m: Mapping, base: number, length: number) {
     this.#m = m;
@@ -159,7 +182,10 @@ export class BTree {
     this.#nodes = g.nodes;
     this.#bitmapBytes = g.bitmapBytes;
     this.#firstNode = base + g.firstNode;
-    this.#allocated = new Uint8Array(this.#bitmapBytes);
+    this.#state = new Uint8Array(OUT_LENGTH * 8 + this.#bitmapBytes);
+    this.#out = new Float64Array(this.#state.buffer, 0, OUT_LENGTH);
+    this.#allocated = new Uint8Array(this.#state.buffer, OUT_LENGTH * 8, this.#bitmapBytes);
+    this.#nodeBytes = new Uint8Array(m.buffer, this.#firstNode, g.nodes * NODE_SIZE);
     this.#checked = new Uint8Array(this.#bitmapBytes);
     this.#root = NONE;
     this.#height = 0;
@@ -422,72 +448,12 @@ export class BTree {
     return this.#dv.getUint16(e, true);
   }
 
-  /**
-   * Load `key` as the one the next comparisons are against: its bytes as big-endian 32-bit words,
-   * so that #cmp compares four bytes per step (a byte loop spent most of a lookup in shared
-   * prefixes). Every lookup and update calls it before it descends.
-   */
-  #prep(key: Uint8Array): void {
-    const kw = this.#kw;
-    const n = key.length;
-    const words = n >>> 2;
-    for (let j = 0, i = 0; j < words; j++, i += 4) kw[j] = ((key[i]! << 24) | (key[i + 1]! << 16) | (key[i + 2]! << 8) | key[i + 3]!) >>> 0;
-    this.#kb = key;
-  }
-
-  /** Compare the key #prep loaded with the key of entry e: <0, 0, >0. */
-  #cmp(e: number): number {
-    const b = this.#b;
-    const dv = this.#dv;
-    const key = this.#kb;
-    const klen = key.length;
-    const len = b[e]! | (b[e + 1]! << 8);
-    const n = klen < len ? klen : len;
-    const at = e + 2;
-    const words = n >>> 2;
-    const kw = this.#kw;
-    for (let j = 0; j < words; j++) {
-      const w = dv.getUint32(at + 4 * j, false);
-      const k = kw[j]!;
-      if (k !== w) return k > w ? 1 : -1;
-    }
-    for (let i = words << 2; i < n; i++) {
-      const d = key[i]! - b[at + i]!;
-      if (d !== 0) return d;
-    }
-    return klen - len;
-  }
-
   #child(e: number): number {
     return this.#dv.getUint32(e + 2 + this.#keyLen(e), true);
   }
 
   #value(e: number): number {
     return this.#dv.getFloat64(e + 2 + this.#keyLen(e), true);
-  }
-
-  /** Leaf: the first entry with key >= the #prep key (count if none); `found` whether it is equal. */
-  #lowerBound(at: number): { i: number; found: boolean } {
-    let lo = 0;
-    let hi = this.#count(at);
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#cmp(this.#entry(at, mid)) > 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return { i: lo, found: lo < this.#count(at) && this.#cmp(this.#entry(at, lo)) === 0 };
-  }
-
-  /** Inner: the child entry whose range holds the #prep key (the last with key <= it; entry 0 is -inf). */
-  #route(at: number): number {
-    let lo = 1;
-    let hi = this.#count(at);
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#cmp(this.#entry(at, mid)) >= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - 1;
   }
 
   #entrySize(at: number, e: number): number {
@@ -555,28 +521,42 @@ export class BTree {
   }
 
   #getFrom(root: number, key: Uint8Array): number | undefined {
-    this.#prep(key);
-    let at = this.#check(root);
-    while (!this.#isLeaf(at)) at = this.#check(this.#child(this.#entry(at, this.#route(at))));
-    const { i, found } = this.#lowerBound(at);
-    return found ? this.#value(this.#entry(at, i)) : undefined;
+    const r = this.#result(native.kvIndexSearch(this.#nodeBytes, this.#state, root, key));
+    return (r & FOUND) !== 0 ? this.#out[OUT_VALUE] : undefined;
+  }
+
+  /**
+   * A native descent's result (slot << 2 | FOUND | APPLIED), or its failure as an error: a
+   * damaged node (ERR_KV_CORRUPT), or a SIGBUS in the mapping, which the mapping explains (a read of
+   * the node the walk was in faults the same way, under the mapping's own guard and error builder).
+   */
+  #result(r: number): number {
+    if (r >= 0) return r;
+    const out = this.#out;
+    if (r === STATUS_INDEX_CORRUPT) {
+      throw corrupt(`node ${out[OUT_BAD_NODE]} has ${DAMAGE[out[OUT_WHY]!] ?? 'damage'}`, this.#path);
+    }
+    if (r === STATUS_FAULT) {
+      const last = out[out[OUT_DEPTH]! - 1] ?? this.#root;
+      this.#m.read(this.#nodeAt(last), NODE_SIZE);
+    }
+    throw statusError(r === STATUS_FAULT ? -5 /* EIO */ : r, 'kvIndexSearch', this.#path);
   }
 
   // -------------------------------------------------------------------------------------------
   // Updates
 
-  /** Path from the root to the leaf for `key`: node numbers, and the entry taken in each inner node. */
-  #descend(key: Uint8Array, nodes: number[], taken: number[]): void {
-    this.#prep(key);
-    let n = this.#root;
-    let at = this.#check(n);
-    nodes.push(n);
-    while (!this.#isLeaf(at)) {
-      const i = this.#route(at);
-      taken.push(i);
-      n = this.#child(this.#entry(at, i));
-      at = this.#check(n);
-      nodes.push(n);
+  /**
+   * The path of the last native descent: node numbers root first, and the entry taken in each
+   * inner node. Each node is checked (#check) before the TypeScript side reads it.
+   */
+  #pathTo(nodes: number[], taken: number[]): void {
+    const out = this.#out;
+    const depth = out[OUT_DEPTH]!;
+    for (let d = 0; d < depth; d++) {
+      this.#check(out[d]!);
+      nodes.push(out[d]!);
+      if (d < depth - 1) taken.push(out[MAX_DEPTH + d]!);
     }
   }
 
@@ -713,12 +693,19 @@ export class BTree {
     if (!this.hasRoomFor(1)) {
       throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
     }
+    // The native side makes the change when the leaf may change in place and has room for it.
+    const r = this.#result(native.kvIndexSearch(this.#nodeBytes, this.#state, this.#root, key, value, this.#epoch));
+    const found = (r & FOUND) !== 0;
+    if ((r & APPLIED) !== 0) {
+      if (found) return this.#out[OUT_VALUE];
+      this.#keys++;
+      return undefined;
+    }
     const nodes: number[] = [];
     const taken: number[] = [];
-    this.#descend(key, nodes, taken);
+    this.#pathTo(nodes, taken);
     const d = nodes.length - 1;
-    const leafAt = this.#nodeAt(nodes[d]!);
-    const { i, found } = this.#lowerBound(leafAt);
+    const i = r >>> 2;
     if (found) {
       const at = this.#nodeAt(this.#writable(nodes, taken, d));
       const e = this.#entry(at, i);
@@ -784,12 +771,13 @@ export class BTree {
     if (this.#free < this.#height) {
       throw Object.assign(new Error(`ENOSPC: the index of ${this.#path} is full (${this.#nodes} nodes)`), { code: 'ENOSPC' });
     }
+    const r = this.#result(native.kvIndexSearch(this.#nodeBytes, this.#state, this.#root, key));
+    if ((r & FOUND) === 0) return undefined;
     const nodes: number[] = [];
     const taken: number[] = [];
-    this.#descend(key, nodes, taken);
+    this.#pathTo(nodes, taken);
     let d = nodes.length - 1;
-    const { i, found } = this.#lowerBound(this.#nodeAt(nodes[d]!));
-    if (!found) return undefined;
+    const i = r >>> 2;
     let at = this.#nodeAt(this.#writable(nodes, taken, d));
     const old = this.#value(this.#entry(at, i));
     this.#removeAt(at, i);
@@ -841,26 +829,23 @@ export class BTree {
   /** @internal for Cursor: the leaf path to the first key >= key (or > key), as [node, slot] pairs. */
   seekPath(root: number, key: Uint8Array | null, after: boolean, reverse: boolean, stack: number[]): void {
     stack.length = 0;
-    if (key !== null) this.#prep(key);
-    let at = this.#check(root);
-    for (;;) {
-      const count = this.#count(at);
-      if (this.#isLeaf(at)) {
-        let i: number;
-        if (key === null) i = reverse ? count - 1 : 0;
-        else {
-          const lb = this.#lowerBound(at);
-          // forward: first >= key (> key when after); reverse: last <= key (< key when after)
-          if (!reverse) i = lb.found && after ? lb.i + 1 : lb.i;
-          else i = lb.found && !after ? lb.i : lb.i - 1;
-        }
+    if (key === null) {
+      // The first (reverse: last) entry: no comparisons.
+      for (let at = this.#check(root); ; ) {
+        const i = reverse ? this.#count(at) - 1 : 0;
         stack.push(at, i);
-        return;
+        if (this.#isLeaf(at)) return;
+        at = this.#check(this.#child(this.#entry(at, i)));
       }
-      const i = key === null ? (reverse ? count - 1 : 0) : this.#route(at);
-      stack.push(at, i);
-      at = this.#check(this.#child(this.#entry(at, i)));
     }
+    const r = this.#result(native.kvIndexSearch(this.#nodeBytes, this.#state, root, key));
+    const out = this.#out;
+    const depth = out[OUT_DEPTH]!;
+    for (let d = 0; d < depth - 1; d++) stack.push(this.#check(out[d]!), out[MAX_DEPTH + d]!);
+    // forward: first >= key (> key when after); reverse: last <= key (< key when after)
+    const i = r >>> 2;
+    const found = (r & FOUND) !== 0;
+    stack.push(this.#check(out[depth - 1]!), !reverse ? (found && after ? i + 1 : i) : found && !after ? i : i - 1);
   }
 
   /** @internal for Cursor: move the stack to the next (previous) entry; false at the end. */

@@ -51,7 +51,7 @@ import { open as openMapping } from '../open';
 import type { Granularity, MappingKind, OpenOptions as MappingOpenOptions } from '../types';
 import { BTree, type Bounds, type Cursor, type Snapshot as TreeSnapshot } from './btree';
 import { invalidArgValue } from '../errors';
-import { crc32c, crc32cView } from './crc32c';
+import { crc32c } from './crc32c';
 
 const MAGIC = Buffer.from('NPMEMKV\0', 'latin1');
 /** On-media format version this code reads and writes. */
@@ -684,7 +684,7 @@ export class KvStore {
     }
     const len = recordLength(klen, vlen);
     if (len > end - off) return 0;
-    return crc32cView(this.#dv, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
+    return crc32c(this.#b, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
   }
 
   /**
@@ -838,7 +838,7 @@ export class KvStore {
     }
     const end = off + recordLength(klen, vlen);
     while (p < end) b[p++] = 0; // at most 7 bytes of padding: a loop costs less than fill()
-    const crc = crc32cView(dv, off + 4, end);
+    const crc = crc32c(b, off + 4, end);
     dv.setUint32(off, crc, true);
     return crc;
   }
@@ -847,7 +847,7 @@ export class KvStore {
   #verified(off: number, key?: Uint8Array): number {
     const b = this.#b;
     const len = off >= DATA_OFFSET && off + REC_HEADER <= this.#indexOffset ? this.#lengthAt(off) : 0;
-    if (len === 0 || off + len > this.#indexOffset || crc32cView(this.#dv, off + 4, off + len) !== b.readUInt32LE(off)) {
+    if (len === 0 || off + len > this.#indexOffset || crc32c(this.#b, off + 4, off + len) !== b.readUInt32LE(off)) {
       throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the record at offset ${off} fails its checksum (media corruption?)`);
     }
     if (key !== undefined) {

@@ -18,7 +18,7 @@ const CpuFeatures& Cpu() {
 }
 
 const FlushOps& Ops() {
-  static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false};
+  static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table"};
   return ops;
 }
 
