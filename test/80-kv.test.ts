@@ -306,6 +306,28 @@ describe('kv: limits and errors', () => {
     store.close();
   });
 
+  it('string keys of every length and script read back as put (single-key calls share one encoding buffer)', () => {
+    const { store } = fresh(4 * MiB);
+    const keys = ['', 'a', 'é', '€'.repeat(341), 'k'.repeat(1024), '\u{1F600}x', 'ab\0cd', 'a\uD800b', 'zz'];
+    for (const [i, k] of keys.entries()) store.put(k, `v${i}`);
+    // Interleaved lengths: a shorter key encoded after a longer one sees none of its bytes.
+    for (const [i, k] of [...keys.entries()].reverse()) {
+      assert.equal(store.get(k), `v${i}`, JSON.stringify(k));
+      assert.ok(store.has(k));
+    }
+    assert.equal(store.get('a\uFFFDb'), `v${keys.indexOf('a\uD800b')}`, 'a lone surrogate is U+FFFD, as Buffer.from encodes it');
+    assert.equal(store.get('k'.repeat(1023)), undefined);
+    assert.equal(store.get('€'.repeat(340)), undefined);
+    throwsCode(() => store.put('€'.repeat(342), 'x'), { code: 'ERR_KV_KEY_TOO_LARGE', message: /1026 bytes/ });
+    assert.equal(store.get('é'), `v${keys.indexOf('é')}`, 'a refused key leaves no bytes behind');
+    assert.ok(store.delete('zz'));
+    assert.equal(store.get('zz'), undefined);
+    assert.equal(store.get('a'), 'v1');
+    const all = [...store.keys()];
+    assert.deepEqual(all, keys.filter((k) => k !== 'zz').map((k) => k.replace('\uD800', '\uFFFD')).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    store.close();
+  });
+
   it('closed, read-only and locked stores', () => {
     const { file, store } = fresh();
     store.put('a', 'b');
