@@ -36,7 +36,10 @@ constexpr int kIndexOutValue = 2 * kIndexMaxDepth;
 constexpr int kIndexOutDepth = kIndexOutValue + 1;
 constexpr int kIndexOutBadNode = kIndexOutDepth + 1;
 constexpr int kIndexOutWhy = kIndexOutBadNode + 1;
-constexpr int kIndexOutLength = kIndexOutWhy + 1;
+// Set by the caller: where node 0 is in the mapping, so a search can prefetch the record (the
+// value found is its offset in the mapping); 0 for no prefetch.
+constexpr int kIndexOutRecordBase = kIndexOutWhy + 1;
+constexpr int kIndexOutLength = kIndexOutRecordBase + 1;
 
 // What is wrong with a damaged node (lib/kv/btree.ts words each one).
 enum class IndexDamage { kHeader = 1, kEntry = 2, kChild = 3, kDepth = 4 };

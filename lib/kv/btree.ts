@@ -69,7 +69,8 @@ const OUT_VALUE = 2 * MAX_DEPTH;
 const OUT_DEPTH = OUT_VALUE + 1;
 const OUT_BAD_NODE = OUT_DEPTH + 1;
 const OUT_WHY = OUT_BAD_NODE + 1;
-const OUT_LENGTH = OUT_WHY + 1;
+const OUT_RECORD_BASE = OUT_WHY + 1;
+const OUT_LENGTH = OUT_RECORD_BASE + 1;
 const FOUND = 1;
 const APPLIED = 2;
 const DAMAGE = ['', 'a header out of bounds', 'an entry outside it', 'a child that is not an allocated node', 'a path deeper than any tree'];
@@ -185,6 +186,7 @@ export class BTree {
     this.#state = new Uint8Array(OUT_LENGTH * 8 + this.#bitmapBytes);
     this.#out = new Float64Array(this.#state.buffer, 0, OUT_LENGTH);
     this.#allocated = new Uint8Array(this.#state.buffer, OUT_LENGTH * 8, this.#bitmapBytes);
+    this.#out[OUT_RECORD_BASE] = this.#firstNode; // the values are the owner's record offsets: prefetched by a search
     this.#nodeBytes = new Uint8Array(m.buffer, this.#firstNode, g.nodes * NODE_SIZE);
     this.#checked = new Uint8Array(this.#bitmapBytes);
     this.#root = NONE;
