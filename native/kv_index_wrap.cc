@@ -32,6 +32,8 @@ int Region(const Info& info, IndexRegion* r, uint32_t* root, const uint8_t** key
   if (node_count == 0 || node_count > UINT32_MAX || reinterpret_cast<uintptr_t>(state) % alignof(double) != 0 ||
       state_len < kOutBytes || (state_len - kOutBytes) * 8 < node_count || *key_len > kMaxKey || root_index >= node_count)
     return -EINVAL;
+  static const uint8_t kEmptyKey[1] = {0};
+  if (*key_len == 0) *key = kEmptyKey;  // an empty view has no data pointer; memcmp/memcpy want one
   r->nodes = nodes;
   r->node_count = static_cast<uint32_t>(node_count);
   r->allocated = state + kOutBytes;
