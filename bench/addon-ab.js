@@ -83,6 +83,20 @@ function calls(handle) {
     'copyPersist(64 B)': copyPersist(64),
     'copyPersist(256 B)': copyPersist(256),
     'copyPersist(4 KiB)': copyPersist(4096),
+    ...Object.fromEntries([64, 512].map((count) => {
+      // Unordered ranges (an index's random keys): the sort persistRanges does before it flushes.
+      const ranges = new Float64Array(2 * count);
+      const scratch = new Float64Array(2 * count);
+      return [`persistRanges(${count} x 64 B), random lines of 1 GiB`, (n) => {
+        for (let i = 0; i < n; i++, tick += count) {
+          for (let j = 0; j < count; j++) {
+            ranges[2 * j] = randomSlot(tick + j, SPAN / 64) * 64;
+            ranges[2 * j + 1] = 64;
+          }
+          handle.persistRanges(ranges, count, scratch);
+        }
+      }];
+    })),
     'persistExtents(64 x 64 B)': (n) => {
       for (let i = 0; i < n; i++, tick++) {
         for (let j = 0; j < 64; j++) {

@@ -62,7 +62,8 @@ bool Scan(const Pair* pairs, size_t from, size_t count, uint64_t unit, uint64_t 
 // Ranges marked in application order (an index's random keys) arrive in random order, where
 // std::sort's comparisons mispredict about half the time. Least-significant-digit radix sort by
 // the start's unit number instead, 8 bits a pass and only as many passes as the mapping's size
-// needs: no data-dependent branches. Below this many pairs its histograms cost more than they save.
+// needs: no data-dependent branches. Below this many pairs its histograms cost more than they save;
+// up to kBucketMaxPairs the bucket sort below is faster still (and hands crowded input to this one).
 constexpr size_t kRadixMinPairs = 64;
 
 // Sorts aligned pairs by start; every start's unit number is at most max_unit. `other` has room
@@ -82,18 +83,63 @@ void RadixSortByStart(Pair* pairs, size_t count, unsigned unit_shift, uint64_t m
   if (from != pairs) memcpy(pairs, from, count * sizeof(Pair));
 }
 
+// Up to this many pairs, one counting pass into about four buckets a pair (by the top bits of the
+// starts' unit numbers, over the span they cover) and an insertion sort that moves each pair a
+// place or two do the radix sort's job in about two thirds of its time (64 random lines of 1 GiB,
+// measured in C): one pass instead of three, and the insertion's branches mostly go one way.
+constexpr size_t kBucketMinPairs = 8;
+constexpr size_t kBucketMaxPairs = 1024;
+
+// Sorts aligned pairs whose starts' unit numbers lie in [lo, hi] by start; `other` has room for
+// count pairs. Starts that crowd into a few buckets would make the insertion quadratic: past a
+// budget of moves it stops, and the radix sort finishes from where it is.
+void BucketSortByStart(Pair* pairs, size_t count, unsigned unit_shift, uint64_t lo, uint64_t hi, uint64_t max_unit,
+                       Pair* other) {
+  const unsigned span_bits = 64 - static_cast<unsigned>(__builtin_clzll((hi - lo) | 1));
+  const unsigned want_bits = 64 - static_cast<unsigned>(__builtin_clzll(4 * count - 1));  // 4 * count <= 4096
+  const unsigned shift = span_bits > want_bits ? span_bits - want_bits : 0;
+  const size_t buckets = static_cast<size_t>((hi - lo) >> shift) + 1;
+  uint32_t at[4 * kBucketMaxPairs + 1];
+  memset(at, 0, (buckets + 1) * sizeof at[0]);
+  auto bucket = [=](const Pair& p) { return static_cast<size_t>(((static_cast<uint64_t>(p.offset) >> unit_shift) - lo) >> shift); };
+  for (size_t i = 0; i < count; i++) at[bucket(pairs[i]) + 1]++;
+  for (size_t b = 1; b <= buckets; b++) at[b] += at[b - 1];
+  for (size_t i = 0; i < count; i++) other[at[bucket(pairs[i])]++] = pairs[i];
+  size_t budget = 4 * count;
+  for (size_t i = 1; i < count; i++) {
+    const Pair moving = other[i];
+    size_t j = i;
+    for (; j > 0 && other[j - 1].offset > moving.offset; j--) {
+      if (budget-- == 0) {
+        other[j] = moving;  // a permutation again, not yet sorted
+        RadixSortByStart(other, count, unit_shift, max_unit, pairs);
+        memcpy(pairs, other, count * sizeof(Pair));
+        return;
+      }
+      other[j] = other[j - 1];
+    }
+    other[j] = moving;
+  }
+  memcpy(pairs, other, count * sizeof(Pair));
+}
+
 // The unordered case: align every (validated) pair in place and sort by start.
 void AlignAndSort(Pair* pairs, size_t count, uint64_t unit, uint64_t limit) {
-  uint64_t off = 0, len = 0;
+  const unsigned unit_shift = static_cast<unsigned>(__builtin_ctzll(unit));
+  uint64_t off = 0, len = 0, lo = UINT64_MAX, hi = 0;
   for (size_t i = 0; i < count; i++) {
     ValidPair(pairs[i], limit, &off, &len);
     uint64_t start = off & ~(unit - 1);
     uint64_t stop = len == 0 ? start : (off + len + unit - 1) & ~(unit - 1);
     pairs[i] = Pair{AsDouble(start), AsDouble(stop - start)};
+    lo = std::min(lo, start >> unit_shift);
+    hi = std::max(hi, start >> unit_shift);
   }
-  Pair* other = count >= kRadixMinPairs ? SortScratch(count) : nullptr;
-  if (other != nullptr) {
-    RadixSortByStart(pairs, count, static_cast<unsigned>(__builtin_ctzll(unit)), limit / unit, other);
+  Pair* other = count >= kBucketMinPairs ? SortScratch(count) : nullptr;
+  if (other != nullptr && count <= kBucketMaxPairs) {
+    BucketSortByStart(pairs, count, unit_shift, lo, hi, limit / unit, other);
+  } else if (other != nullptr && count >= kRadixMinPairs) {
+    RadixSortByStart(pairs, count, unit_shift, limit / unit, other);
   } else {
     std::sort(pairs, pairs + count, [](const Pair& a, const Pair& b) { return a.offset < b.offset; });
   }

@@ -287,7 +287,7 @@ describe('persistRanges: the ranges a caller already holds, in one call', () => 
       try {
         let seed = size;
         const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
-        for (const count of [63, 64, 65, 500, 4096]) {
+        for (const count of [8, 9, 17, 63, 64, 65, 500, 1024, 1025, 4096]) {
           const ranges = new Float64Array(2 * count);
           for (let i = 0; i < count; i++) {
             const clustered = i % 3 === 0; // near neighbours, so that some runs touch or overlap
@@ -307,6 +307,26 @@ describe('persistRanges: the ranges a caller already holds, in one call', () => 
       }
     });
   }
+
+  it('ranges crowded into a few lines, in descending order, far from one outlier (the bucket sort hands over to the radix sort)', () => {
+    const m = mapping(64 * MiB, 'cacheline');
+    try {
+      for (const count of [8, 64, 1000, 1024]) {
+        const ranges = new Float64Array(2 * count);
+        ranges[0] = 64 * MiB - 64; // the outlier stretches the buckets: every other start lands in the first
+        ranges[1] = 64;
+        for (let i = 1; i < count; i++) {
+          ranges[2 * i] = (count - i) * 128 + (i % 5); // descending, a line every other line: no two touch
+          ranges[2 * i + 1] = 1 + (i % 50);
+        }
+        assert.deepEqual({ ...m.persistRanges(ranges) }, { extents: count, bytes: count * 64 }, `${count} pairs`);
+        for (let i = 0; i < count; i++) m.markDirty(ranges[2 * i]!, ranges[2 * i + 1]!);
+        assert.deepEqual({ ...m.persistDirty() }, { extents: count, bytes: count * 64 }, `${count} marks`);
+      }
+    } finally {
+      m.close();
+    }
+  });
 
   it('a view of the mapping itself may hold the ranges', () => {
     const m = mapping(16 * PAGE, 'cacheline');
