@@ -261,13 +261,13 @@ void Crc32cJs(const Info& info) {
   uint8_t* bytes;
   size_t length;
   uint64_t start, end, seed;
-  if (!info[0]->IsUint8Array()) return info.GetReturnValue().Set(-EINVAL);
-  if (!ViewOf(info[0], true, &bytes, &length)) return info.GetReturnValue().Set(-EBADF);  // detached
+  int rc = BytesArg(info[0], &bytes, &length);
+  if (rc != 0) return info.GetReturnValue().Set(rc);
   if (!Index(info[1], &start) || !Index(info[2], &end) || !Index(info[3], &seed) || start > end || end > length ||
       seed > UINT32_MAX)
     return info.GetReturnValue().Set(-EINVAL);
-  int64_t rc = Guarded([&]() -> int64_t { return Ops().crc32c(static_cast<uint32_t>(seed), bytes + start, end - start); });
-  info.GetReturnValue().Set(static_cast<double>(rc == kSigbus ? kStatusFault : rc));
+  info.GetReturnValue().Set(
+      GuardedOnView([&]() -> int64_t { return Ops().crc32c(static_cast<uint32_t>(seed), bytes + start, end - start); }));
 }
 
 void LiveMappings(const Info& info) { info.GetReturnValue().Set(static_cast<double>(DataOf(info)->LiveCount())); }

@@ -1,12 +1,15 @@
-// Reading the arguments of hot native calls without creating JS objects: the one way both
-// mapping_wrap.cc and kv_index_wrap.cc take numbers and typed arrays from JS.
+// Reading the arguments of hot native calls without creating JS objects: the one way
+// mapping_wrap.cc, kv_index_wrap.cc and addon.cc take numbers and typed arrays from JS.
 #pragma once
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <v8.h>
 
 #include "js_object.h"
+#include "sigbus_guard.h"
+#include "status.h"
 
 namespace pmem {
 
@@ -33,6 +36,21 @@ bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
   }
   *data = reinterpret_cast<T*>(static_cast<char*>(view->Buffer()->Data()) + view->ByteOffset());
   return true;
+}
+
+// A Uint8Array argument's bytes: 0, -EINVAL when it is not one, -EBADF when its buffer is
+// detached (a closed mapping's view).
+inline int BytesArg(v8::Local<v8::Value> v, uint8_t** data, size_t* length) {
+  if (!v->IsUint8Array()) return -EINVAL;
+  return ViewOf(v, true, data, length) ? 0 : -EBADF;
+}
+
+// body() under the SIGBUS guard, for a call that reads memory it was given as a view (so it has no
+// mapping to ask why): a SIGBUS is kStatusFault, and the JS side asks the mapping it knows.
+template <typename Body>
+double GuardedOnView(const Body& body) {
+  int64_t rc = Guarded(body);
+  return static_cast<double>(rc == kSigbus ? kStatusFault : rc);
 }
 
 }  // namespace pmem

@@ -1,10 +1,7 @@
 #include "kv_index_wrap.h"
 
-#include <errno.h>
-
 #include "js_args.h"
 #include "kv_index.h"
-#include "status.h"
 
 namespace pmem {
 namespace {
@@ -19,14 +16,15 @@ constexpr size_t kMaxKey = 1024;
 // (kIndexOutLength doubles), then the allocation bitmap (a bit for each node) to its end. One view
 // for both, because each typed array argument costs about as much as the rest of a call.
 int Region(const Info& info, IndexRegion* r, uint32_t* root, const uint8_t** key, size_t* key_len, double** out) {
-  uint8_t *nodes, *state;
+  uint8_t *nodes, *state, *key_bytes;
   size_t nodes_len, state_len;
   uint64_t root_index;
-  if (!info[0]->IsUint8Array()) return -EINVAL;
-  if (!ViewOf(info[0], true, &nodes, &nodes_len)) return -EBADF;  // detached: the mapping was closed
-  if (!ViewOf(info[1], info[1]->IsUint8Array(), &state, &state_len) || !Index(info[2], &root_index) ||
-      !ViewOf(info[3], info[3]->IsUint8Array(), const_cast<uint8_t**>(key), key_len))
+  int rc = BytesArg(info[0], &nodes, &nodes_len);  // -EBADF: the mapping was closed
+  if (rc != 0) return rc;
+  if (BytesArg(info[1], &state, &state_len) != 0 || !Index(info[2], &root_index) ||
+      BytesArg(info[3], &key_bytes, key_len) != 0)
     return -EINVAL;
+  *key = key_bytes;
   constexpr size_t kOutBytes = kIndexOutLength * sizeof(double);
   uint64_t node_count = nodes_len / kIndexNodeSize;
   if (node_count == 0 || node_count > UINT32_MAX || reinterpret_cast<uintptr_t>(state) % alignof(double) != 0 ||
@@ -44,12 +42,6 @@ int Region(const Info& info, IndexRegion* r, uint32_t* root, const uint8_t** key
 
 inline void Return(const Info& info, double status) { info.GetReturnValue().Set(status); }
 
-template <typename Body>
-double Run(const Body& body) {
-  int64_t rc = Guarded(body);
-  return static_cast<double>(rc == kSigbus ? kStatusFault : rc);
-}
-
 }  // namespace
 
 void KvIndexSearchJs(const Info& info) {
@@ -60,12 +52,12 @@ void KvIndexSearchJs(const Info& info) {
   double* out;
   int rc = Region(info, &r, &root, &key, &key_len, &out);
   if (rc != 0) return Return(info, rc);
-  if (info.Length() == 4) return Return(info, Run([&] { return IndexSearchUnguarded(r, root, key, key_len, out); }));
+  if (info.Length() == 4) return Return(info, GuardedOnView([&] { return IndexSearchUnguarded(r, root, key, key_len, out); }));
   // kvIndexSet: (value, epoch) follow.
   uint64_t epoch;
   if (!info[4]->IsNumber() || !Index(info[5], &epoch) || epoch > UINT32_MAX) return Return(info, -EINVAL);
   double value = info[4].As<v8::Number>()->Value();
-  Return(info, Run([&] { return IndexSetUnguarded(r, root, key, key_len, value, static_cast<uint32_t>(epoch), out); }));
+  Return(info, GuardedOnView([&] { return IndexSetUnguarded(r, root, key, key_len, value, static_cast<uint32_t>(epoch), out); }));
 }
 
 }  // namespace pmem
