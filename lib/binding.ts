@@ -207,8 +207,9 @@ export interface NativeBinding {
   crc32c(bytes: Uint8Array, start: number, end: number, seed: number): number;
   /**
    * node-pmem/kv's index descent (native/kv_index.h, used by lib/kv/btree.ts): from node `root` of
-   * the nodes `nodes` views (4096 bytes each) to the leaf for `key`. `state`: 101 doubles (the output, and where node 0 is in the mapping, for prefetching the record found)
-   * (the path, the value found), then the allocation bitmap. Returns (slot << 2) | found, or a status.
+   * the nodes `nodes` views (4096 bytes each) to the leaf for `key`. `state`: 101 doubles (the
+   * output: the path, the value found; and where node 0 is in the mapping, to prefetch the record
+   * found), then the allocation bitmap. Returns (slot << 2) | found, or a status.
    */
   kvIndexSearch(nodes: Uint8Array, state: Uint8Array, root: number, key: Uint8Array): number;
   /** The descent, then the set of `key` to `value` when the leaf is of `epoch` and has room: | 2 when made. */

@@ -45,7 +45,8 @@ struct FlushOps {
 PMEM_GUARDED_BODY uint32_t Crc32cTable(uint32_t crc, const uint8_t* p, size_t n);
 
 // Detected once (thread-safe); the environment knobs NODE_PMEM_NO_CLWB, NODE_PMEM_NO_CLFLUSHOPT,
-// NODE_PMEM_NO_AVX512F, NODE_PMEM_NO_AVX2 and NODE_PMEM_NO_MOVNT force the older paths, as PMDK's
+// NODE_PMEM_NO_AVX512F, NODE_PMEM_NO_AVX2, NODE_PMEM_NO_MOVNT and NODE_PMEM_NO_SSE42 (the CRC-32C
+// table) force the older paths, as PMDK's
 // PMEM_NO_* variables do, so tests can exercise each of them.
 const CpuFeatures& Cpu();
 const FlushOps& Ops();

@@ -40,7 +40,7 @@ bool Scan(const Pair* pairs, size_t from, size_t count, uint64_t unit, uint64_t 
   return true;
 }
 
-// A per-thread buffer for the radix sort's second copy of the pairs: it grows to the largest list
+// A per-thread buffer for the sorts' second copy of the pairs: it grows to the largest list
 // this thread sorted and stays, so a sort allocates only when a list is longer than any before.
 // Null when that allocation fails (the caller then sorts without it).
 [[gnu::noinline]] Pair* SortScratch(size_t count) noexcept {

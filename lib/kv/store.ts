@@ -259,10 +259,6 @@ function describe(value: unknown): string {
 }
 
 /**
- * The bytes of a key (a string is UTF-8 encoded): 'abc' and Buffer.from('abc') are the same key.
- * The bytes of a view are not copied.
- */
-/**
  * Where a string key of a single-key call (put, get, has, delete) is encoded: those calls are done
  * with the bytes when they return (the log and the index copy them), so one buffer serves all,
  * with a view of each length made once. Encoding into it costs half what Buffer.from does.
@@ -278,7 +274,11 @@ function scratchKeyBytes(key: string): Uint8Array | undefined {
   return (keyScratchViews[written] ??= keyScratch.subarray(0, written));
 }
 
-/** The bytes of a key; `transient`: a string key may be encoded into keyScratch (the caller keeps no reference). */
+/**
+ * The bytes of a key (a string is UTF-8 encoded): 'abc' and Buffer.from('abc') are the same key.
+ * The bytes of a view are not copied. `transient`: a string key may be encoded into keyScratch
+ * (the caller keeps no reference to the bytes past its own return).
+ */
 function keyBytes(key: unknown, what = 'key', transient = false): Uint8Array {
   let k: Uint8Array;
   if (typeof key === 'string') {
@@ -701,7 +701,7 @@ export class KvStore {
     }
     const len = recordLength(klen, vlen);
     if (len > end - off) return 0;
-    return crc32c(this.#b, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
+    return crc32c(b, off + 4, off + len) === b.readUInt32LE(off) ? len : -len;
   }
 
   /**
@@ -864,7 +864,7 @@ export class KvStore {
   #verified(off: number, key?: Uint8Array): number {
     const b = this.#b;
     const len = off >= DATA_OFFSET && off + REC_HEADER <= this.#indexOffset ? this.#lengthAt(off) : 0;
-    if (len === 0 || off + len > this.#indexOffset || crc32c(this.#b, off + 4, off + len) !== b.readUInt32LE(off)) {
+    if (len === 0 || off + len > this.#indexOffset || crc32c(b, off + 4, off + len) !== b.readUInt32LE(off)) {
       throw kvError('ERR_KV_CORRUPT', `${this.#where()}: the record at offset ${off} fails its checksum (media corruption?)`);
     }
     if (key !== undefined) {
