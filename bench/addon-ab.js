@@ -16,6 +16,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { summarize } = require('./lib/stats');
+const { randomSlot } = require('./lib/random-slot');
 
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf('--rounds');
@@ -47,14 +48,6 @@ function calls(handle) {
   const pairs = new Float64Array(2 * 64);
   view.subarray(0, SPAN).fill(0); // fault every page in: this build's mapping has its own page tables
   let tick = 0;
-  // The slot of call t among `slots` (a power of two), as bench/run.js's section 3r draws them.
-  const randomSlot = (t, slots) => {
-    let x = Math.imul(t, 0x9e3779b1);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x85ebca77);
-    x ^= x >>> 13;
-    return x & (slots - 1);
-  };
   const copyPersist = (size) => {
     const src = source(size);
     return (n) => {

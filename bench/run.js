@@ -30,6 +30,7 @@ const { execFileSync } = require('node:child_process');
 const pmem = require('node-pmem');
 const { summarize, sample, fmtNs, fmtSize } = require('./lib/stats');
 const charness = require('./lib/charness');
+const { randomSlot } = require('./lib/random-slot');
 const { loadMmapIo } = require('./lib/alt');
 const ramExt4 = require('./lib/ramext4');
 
@@ -401,20 +402,11 @@ function benchExtents() {
 // ---------------------------------------------------------------- 3r. random offsets over 1 GiB
 // Sections 1-3 cycle over a few slots (cache- and TLB-warm); an index or a log writes at random
 // offsets across a large mapping, where every call misses. Both sides draw the same offsets
-// (randomSlot here, random_slot in bench/c/pmembench.c) over a power-of-two span of their own
-// mapping of one file, and copy from the MiB after the span.
+// (bench/lib/random-slot.js, and random_slot in bench/c/pmembench.c) over a power-of-two span of
+// their own mapping of one file, and copy from the MiB after the span.
 const RANDOM_FILE = path.join(DIR, `node-pmem-bench-random-${process.pid}.bin`);
 const RANDOM_WRITE_SIZES = [64, 256, 4096, 65536, 1 << 20];
 const RANDOM_EXTENT_COUNTS = [64, 512];
-
-/** The slot of call t among `slots` (a power of two below 2^31): a 32-bit integer mix. */
-function randomSlot(t, slots) {
-  let x = Math.imul(t, 0x9e3779b1);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x85ebca77);
-  x ^= x >>> 13;
-  return x & (slots - 1);
-}
 
 function makeRandomRunners(map, view, span) {
   const lines = span / 64;
