@@ -38,6 +38,27 @@ bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
   return true;
 }
 
+// The bytes of a Uint8Array the call only reads (a copy's source): ViewOf's contract in one V8 call
+// where V8 has it (13+). An on-heap array of up to kOnHeapMax bytes is copied into `storage`, so
+// *data is valid while `storage` is.
+constexpr size_t kOnHeapMax = 64;  // V8's typed_array_max_size_in_heap default
+inline bool SourceBytes(v8::Local<v8::Value> v, uint8_t (&storage)[kOnHeapMax], const char** data, size_t* length) {
+#if V8_MAJOR_VERSION >= 13
+  if (!v->IsUint8Array()) return false;
+  v8::Local<v8::ArrayBufferView> view = v.As<v8::ArrayBufferView>();
+  v8::MemorySpan<uint8_t> bytes = view->GetContents(v8::MemorySpan<uint8_t>(storage, kOnHeapMax));
+  *length = bytes.size();
+  *data = reinterpret_cast<const char*>(bytes.data());
+  return *length != 0 || !view->Buffer()->WasDetached();
+#else
+  (void)storage;
+  char* bytes;
+  bool ok = ViewOf(v, v->IsUint8Array(), &bytes, length);
+  *data = bytes;
+  return ok;
+#endif
+}
+
 // A Uint8Array argument's bytes: 0, -EINVAL when it is not one, -EBADF when its buffer is
 // detached (a closed mapping's view).
 inline int BytesArg(v8::Local<v8::Value> v, uint8_t** data, size_t* length) {

@@ -79,9 +79,10 @@ void CopyIn(const Info& info) {
   MappingState* s = StateOf(info);
   if (!s->usable()) return Return(info, -EBADF);
   uint64_t off;
-  char* data;
+  uint8_t storage[kOnHeapMax];
+  const char* data;
   size_t len;
-  if (!Index(info[0], &off) || !ViewOf(info[1], info[1]->IsUint8Array(), &data, &len)) return Return(info, -EINVAL);
+  if (!Index(info[0], &off) || !SourceBytes(info[1], storage, &data, &len)) return Return(info, -EINVAL);
   if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
   int rc = (s->core.get()->*Op)(off, data, len);
   Return(info, rc == 0 ? static_cast<double>(len) : rc);  // bytes copied
