@@ -28,7 +28,22 @@ export type ErrorCode =
   | 'ERR_PMEM_UNTRANSFERABLE'
   | 'ERR_PMEM_PEER_DEPENDENCY'
   | 'ERR_INVALID_STATE'
-  | 'ERR_KV_CORRUPT';
+  | 'ERR_KV_CORRUPT'
+  | 'ERR_HEAP_NOT_A_POOL'
+  | 'ERR_HEAP_LAYOUT'
+  | 'ERR_HEAP_VERSION'
+  | 'ERR_HEAP_CORRUPT'
+  | 'ERR_HEAP_TOO_SMALL'
+  | 'ERR_HEAP_CLOSED'
+  | 'ERR_HEAP_NO_SPACE'
+  | 'ERR_HEAP_BAD_FREE'
+  | 'ERR_HEAP_BAD_REF'
+  | 'ERR_HEAP_FOREIGN_REF'
+  | 'ERR_HEAP_TX_LOG_FULL'
+  | 'ERR_HEAP_TX_ABORTED'
+  | 'ERR_HEAP_TX_ASYNC'
+  | 'ERR_HEAP_TX_STATE'
+  | 'ERR_HEAP_UNSAFE_SHUTDOWN';
 
 /** Shape of node-pmem's errors: a standard Error (or TypeError/RangeError) with these fields. */
 export interface PmemError extends Error {
