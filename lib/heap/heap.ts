@@ -36,6 +36,7 @@ import {
   HEADER_SIZE,
   LAYOUT_MAX_BYTES,
   MAGIC,
+  MAGIC_CREATING,
   MIN_LOG_SIZE,
   MIN_POOL_SIZE,
   VERSION,
@@ -280,6 +281,8 @@ export class Heap {
         if (heap.#depth === 0) heap.#m.persist(offset, length);
       },
       resolve: (offset, what) => heap.#resolve(offset, what),
+      inTransaction: () => heap.#depth > 0,
+      atomically: (fn) => heap.transaction(fn),
     };
 
     const created = this.#readOrFormat(create, layout, rootSize ?? 64, logSize, uuid);
@@ -322,13 +325,12 @@ export class Heap {
     const u8 = this.#u8;
     const d = this.#dv;
     const path = this.#path;
-    const magic = Buffer.from(u8.buffer, u8.byteOffset, 8).equals(MAGIC);
-    const headerCrcOk = d.getUint32(H_VERSION, true) === VERSION && crc32c(u8, CRC_START, CRC_END) === d.getUint32(H_CRC, true);
-    if (!magic) {
+    const first8 = Buffer.from(u8.buffer, u8.byteOffset, 8);
+    if (!first8.equals(MAGIC)) {
       const empty = u8.subarray(0, HEADER_SIZE).every((b) => b === 0);
-      // A create stores the header without its magic, persists it, then stores the magic: a header
-      // that checks out without one is a create a crash interrupted, which create may redo.
-      const interrupted = !empty && u8.subarray(0, 8).every((b) => b === 0) && headerCrcOk;
+      // A create marks the file first (one 8-byte store, persisted), writes and persists everything
+      // else, then stores the magic: the mark alone is a create a crash interrupted, which create redoes.
+      const interrupted = first8.equals(MAGIC_CREATING);
       if (!empty && !interrupted) throw pmemError('ERR_HEAP_NOT_A_POOL', `${path} is not a node-pmem heap (no pool header); refusing to touch it`, path);
       const what = empty ? 'is empty (all zeros)' : 'holds a pool whose create was interrupted';
       if (!create) throw pmemError('ERR_HEAP_NOT_A_POOL', `${path} ${what}, not a heap; open it with { create: true } to create one`, path);
@@ -339,7 +341,7 @@ export class Heap {
     if (version !== VERSION) {
       throw pmemError('ERR_HEAP_VERSION', `${path} holds a heap of format version ${version}; this code reads version ${VERSION}`, path);
     }
-    if (!headerCrcOk) throw pmemError('ERR_HEAP_CORRUPT', `${path}: the pool header fails its checksum`, path);
+    if (crc32c(u8, CRC_START, CRC_END) !== d.getUint32(H_CRC, true)) throw pmemError('ERR_HEAP_CORRUPT', `${path}: the pool header fails its checksum`, path);
     const stored = decodeLayout(u8);
     if (stored !== layout) throw pmemError('ERR_HEAP_LAYOUT', `${path} holds a heap of layout '${stored}', not '${layout}'`, path);
     const poolSize = d.getFloat64(H_POOL_SIZE, true);
@@ -372,8 +374,10 @@ export class Heap {
     const g = geometry(Math.min(m.length, MAX_POOL_SIZE), logSize);
     if (g === null) throw pmemError('ERR_HEAP_TOO_SMALL', `${this.#path} is ${m.length} bytes: too small for a log of ${logSize} bytes and one chunk`, this.#path);
     if (rootSize > g.chunkCount * CHUNK_SIZE) throw outOfRange('options.rootSize', `<= ${g.chunkCount * CHUNK_SIZE}, the heap's size`, rootSize);
-    // Everything but the magic first, made durable; then the magic (the create's commit point).
-    u8.fill(0, 0, g.data);
+    // The mark, then everything else, made durable; then the magic (the create's commit point).
+    u8.set(MAGIC_CREATING, 0);
+    m.persist(0, 8);
+    u8.fill(0, 8, g.data);
     d.setUint32(H_VERSION, VERSION, true);
     u8.set(uuid ?? randomBytes(16), H_UUID);
     d.setFloat64(H_POOL_SIZE, g.poolSize, true);

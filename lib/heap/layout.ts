@@ -4,7 +4,7 @@
  *
  * ```
  * 0      header (4 KiB)
- *        0    magic "NPMHEAP\0"          8    version u32            12   crc32c of [16, 192) u32
+ *        0    magic "NPMHEAP\0" ("NPMHINIT" during create)  8 version u32            12   crc32c of [16, 192) u32
  *        16   uuid (16 bytes)            32   pool size f64          40   log offset f64
  *        48   log size f64               56   chunk table offset f64 64   chunk count f64
  *        72   bitmaps offset f64         80   data offset f64        88   root offset f64
@@ -24,6 +24,8 @@
  * @internal
  */
 export const MAGIC = Buffer.from('NPMHEAP\0', 'latin1');
+/** The first 8 bytes while a create is in progress: a file that holds it is an interrupted create, which create may redo. */
+export const MAGIC_CREATING = Buffer.from('NPMHINIT', 'latin1');
 export const VERSION = 1;
 export const HEADER_SIZE = 4096;
 export const CRC_START = 16;

@@ -6,7 +6,7 @@
  * Inside a transaction every setter logs the bytes it is about to change first (as libpmemobj's
  * TX_SET does), so the change is undone if the transaction is; outside one, a setter stores and
  * persists before it returns (durable, but only an aligned store of 8 bytes or less is atomic
- * across a crash). Every access checks that the heap is open and the object still allocated:
+ * across a crash: setBytes and setString may land torn; setRef runs as a transaction of its own). Every access checks that the heap is open and the object still allocated:
  * a reference kept past free() throws ERR_HEAP_BAD_REF instead of reading someone else's object.
  */
 import { invalidArgType, outOfRange, pmemError } from '../errors';
@@ -26,6 +26,9 @@ export interface RefOwner {
   after(offset: number, length: number): void;
   /** The Ref of the object at `offset`, for a persistent pointer read back (checked). */
   resolve(offset: number, what: string): Ref;
+  inTransaction(): boolean;
+  /** Runs `fn` as a transaction of its own. */
+  atomically(fn: () => void): void;
 }
 
 const kOwn = Symbol('node-pmem:heap-ref');
@@ -192,9 +195,17 @@ export class Ref {
     return o.resolve(target, `the pointer at ${at} of the object at ${this.offset}`);
   }
 
-  /** Stores a persistent pointer to `target` (a Ref of the same heap, or null) at `at`: REF_BYTES bytes (the pool's id and the offset). */
+  /**
+   * Stores a persistent pointer to `target` (a Ref of the same heap, or null) at `at`: REF_BYTES
+   * bytes (the pool's id and the offset). Outside a transaction it is a transaction of its own:
+   * 16 bytes are more than one atomic store, and a torn pointer would name garbage.
+   */
   setRef(at: number, target: Ref | null): void {
     const o = this.#owner;
+    if (!o.inTransaction()) {
+      o.atomically(() => this.setRef(at, target));
+      return;
+    }
     if (target !== null) {
       const owner = Ref.ownerOf(target);
       if (owner === null) throw invalidArgType('target', 'a Ref or null', target);

@@ -23,7 +23,7 @@ export interface LogEntry {
   at: number;
 }
 
-const pad8 = (n: number): number => (n + 7) & ~7;
+const pad8 = (n: number): number => Math.ceil(n / 8) * 8; // not (n + 7) & ~7: a torn length can be >= 2^31
 
 export class UndoLog {
   readonly #m: Mapping;
@@ -103,7 +103,7 @@ export class UndoLog {
       if (dv.getFloat64(at, true) !== txid) break;
       const offset = dv.getFloat64(at + 8, true);
       const length = dv.getUint32(at + 16, true);
-      if (at + UndoLog.entrySize(length) > this.#end) break;
+      if (length > this.#end - at || at + UndoLog.entrySize(length) > this.#end) break; // torn: past the log
       const crc = crc32c(u8, at + ENTRY_HEADER, at + ENTRY_HEADER + length, crc32c(u8, at, at + 20));
       if (crc !== dv.getUint32(at + 20, true)) break;
       // A valid CRC over a range outside the heap would be a bug in this code, not a crash: refuse it.
