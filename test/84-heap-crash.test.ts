@@ -396,7 +396,6 @@ describe('node-pmem/heap: crash at every point', () => {
 
 describe('node-pmem/heap: kill -9 of a writer process', () => {
   const dir = tmpDir();
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const fixture = path.join(__dirname, 'fixtures', 'heap-writer.js');
 
   it('rounds of SIGKILL mid-transaction: the pool reopens with its invariant intact', async () => {

@@ -67,8 +67,10 @@ export class Allocator {
   readonly #cls: Uint8Array;
   /** Blocks in use (runs) or chunks spanned (large heads). */
   readonly #count: Uint32Array;
-  /** Per class: chunks that may have room (entries may be stale: checked when taken). */
+  /** Per class: chunks that may have room (entries may be stale: checked when taken), each listed once. */
   readonly #avail: number[][] = SIZE_CLASSES.map(() => []);
+  /** 1 + the class whose list holds the chunk, 0 when none does (a stale entry elsewhere does not count). */
+  readonly #listed: Uint8Array;
   readonly #current: Int32Array = new Int32Array(SIZE_CLASSES.length).fill(-1);
   /** Lowest chunk that may be free. */
   #freeHint = 0;
@@ -81,6 +83,7 @@ export class Allocator {
     this.#kind = new Uint8Array(n);
     this.#cls = new Uint8Array(n);
     this.#count = new Uint32Array(n);
+    this.#listed = new Uint8Array(n);
     for (let i = 0; i < n; i++) this.reload(i);
     this.#verifySpans();
   }
@@ -102,7 +105,7 @@ export class Allocator {
       let used = 0;
       for (let w = 0; w < words; w++) used += popcount32(dv.getUint32(bm + w * 4, true));
       this.#count[i] = used;
-      if (used < this.#blocksIn(cls)) this.#avail[cls]!.push(i);
+      if (used < this.#blocksIn(cls)) this.#list(i, cls);
     } else if (kind === KIND_LARGE) {
       this.#count[i] = dv.getUint32(word + 4, true);
     } else {
@@ -124,6 +127,12 @@ export class Allocator {
         i += span;
       } else i++;
     }
+  }
+
+  #list(chunk: number, cls: number): void {
+    if (this.#listed[chunk] === cls + 1) return;
+    this.#listed[chunk] = cls + 1;
+    this.#avail[cls]!.push(chunk);
   }
 
   #blocksIn(cls: number): number {
@@ -151,6 +160,7 @@ export class Allocator {
       const avail = this.#avail[cls]!;
       while (avail.length > 0) {
         const c = avail.pop()!;
+        if (this.#listed[c] === cls + 1) this.#listed[c] = 0;
         if (this.#kind[c] === KIND_RUN && this.#cls[c] === cls && this.#count[c]! < blocks) {
           chunk = c;
           break;
@@ -281,7 +291,7 @@ export class Allocator {
       this.#kind[chunk] = KIND_FREE;
       if (chunk < this.#freeHint) this.#freeHint = chunk;
     } else if (used === this.#blocksIn(cls) - 1) {
-      this.#avail[cls]!.push(chunk);
+      this.#list(chunk, cls);
     }
   }
 
