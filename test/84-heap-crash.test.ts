@@ -244,6 +244,7 @@ function brokenMapping(m: Mapping, how: 'log-not-flushed' | 'commit-before-data'
     get readOnly() { return m.readOnly; },
     get closed() { return m.closed; },
     bytes: () => m.bytes(),
+    fill: (o: number, l: number, b: number, opts?: { persist?: boolean }) => m.fill(o, l, b, opts),
     flush: (o: number, l: number) => m.flush(o, l),
     drain: () => m.drain(),
     persist: (o: number, l: number) => {

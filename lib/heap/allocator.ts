@@ -152,35 +152,27 @@ export class Allocator {
     return this.#allocLarge(Math.ceil(size / CHUNK_SIZE), tx, touched);
   }
 
-  #allocSmall(cls: number, tx: TxSink, touched: Set<number>): [number, number] {
+  /** A run of class `cls` with a free block (made the class's current run), or -1 when a new run would be needed. */
+  #runWithRoom(cls: number): number {
     const blocks = this.#blocksIn(cls);
-    let chunk = this.#current[cls]!;
-    if (chunk < 0 || this.#kind[chunk] !== KIND_RUN || this.#cls[chunk] !== cls || this.#count[chunk]! >= blocks) {
-      chunk = -1;
-      const avail = this.#avail[cls]!;
-      while (avail.length > 0) {
-        const c = avail.pop()!;
-        if (this.#listed[c] === cls + 1) this.#listed[c] = 0;
-        if (this.#kind[c] === KIND_RUN && this.#cls[c] === cls && this.#count[c]! < blocks) {
-          chunk = c;
-          break;
-        }
+    const current = this.#current[cls]!;
+    if (current >= 0 && this.#kind[current] === KIND_RUN && this.#cls[current] === cls && this.#count[current]! < blocks) return current;
+    const avail = this.#avail[cls]!;
+    while (avail.length > 0) {
+      const c = avail.pop()!;
+      if (this.#listed[c] === cls + 1) this.#listed[c] = 0;
+      if (this.#kind[c] === KIND_RUN && this.#cls[c] === cls && this.#count[c]! < blocks) {
+        this.#current[cls] = c;
+        return c;
       }
-      if (chunk < 0) {
-        chunk = this.#findFree(1);
-        if (chunk < 0) throw this.#noSpace(SIZE_CLASSES[cls]!);
-        // A free chunk's bitmap is all zeros (a run is released only when empty), so only its table word changes.
-        const word = this.#g.chunkTable + chunk * 8;
-        tx.snapshot(word, 8);
-        this.#dv.setUint8(word, KIND_RUN);
-        this.#dv.setUint8(word + 1, cls);
-        this.#kind[chunk] = KIND_RUN;
-        this.#cls[chunk] = cls;
-        this.#count[chunk] = 0;
-      }
-      this.#current[cls] = chunk;
     }
-    touched.add(chunk);
+    return -1;
+  }
+
+  /** The first free block of run `chunk`: the bitmap word's offset, and the bit. */
+  #freeBlock(chunk: number): [number, number] {
+    const cls = this.#cls[chunk]!;
+    const blocks = this.#blocksIn(cls);
     const dv = this.#dv;
     const bm = this.#g.bitmaps + chunk * BITMAP_BYTES;
     const words = Math.ceil(blocks / 32);
@@ -189,15 +181,80 @@ export class Allocator {
       // Classes of 4 KiB and up have fewer than 32 blocks a chunk: the bits past the last count as taken.
       const left = blocks - w * 32;
       const taken = (left >= 32 ? v : v | ~((1 << left) - 1)) >>> 0;
-      if (taken === 0xffffffff) continue;
-      const bit = 31 - Math.clz32(~taken & (taken + 1));
-      tx.snapshot(bm + (w & ~1) * 4, 8);
-      dv.setUint32(bm + w * 4, (v | (1 << bit)) >>> 0, true);
-      this.#count[chunk]!++;
-      const size = SIZE_CLASSES[cls]!;
-      return [this.#chunkStart(chunk) + (w * 32 + bit) * size, size];
+      if (taken !== 0xffffffff) return [bm + w * 4, 31 - Math.clz32(~taken & (taken + 1))];
     }
     throw pmemError('ERR_HEAP_CORRUPT', `${this.#path}: chunk ${chunk} counts ${this.#count[chunk]} of ${blocks} blocks used, but its bitmap is full`);
+  }
+
+  /** Sets the block's bit (the caller logged or will persist the word) and counts it; returns [offset, usable size]. */
+  #claim(chunk: number, word: number, bit: number): [number, number] {
+    const dv = this.#dv;
+    dv.setUint32(word, (dv.getUint32(word, true) | (1 << bit)) >>> 0, true);
+    this.#count[chunk]!++;
+    const size = SIZE_CLASSES[this.#cls[chunk]!]!;
+    const block = (word - (this.#g.bitmaps + chunk * BITMAP_BYTES)) * 8 + bit;
+    return [this.#chunkStart(chunk) + block * size, size];
+  }
+
+  #allocSmall(cls: number, tx: TxSink, touched: Set<number>): [number, number] {
+    let chunk = this.#runWithRoom(cls);
+    if (chunk < 0) {
+      chunk = this.#findFree(1);
+      if (chunk < 0) throw this.#noSpace(SIZE_CLASSES[cls]!);
+      // A free chunk's bitmap is all zeros (a run is released only when empty), so only its table word changes.
+      const word = this.#g.chunkTable + chunk * 8;
+      tx.snapshot(word, 8);
+      this.#dv.setUint8(word, KIND_RUN);
+      this.#dv.setUint8(word + 1, cls);
+      this.#kind[chunk] = KIND_RUN;
+      this.#cls[chunk] = cls;
+      this.#count[chunk] = 0;
+      this.#current[cls] = chunk;
+    }
+    touched.add(chunk);
+    const [word, bit] = this.#freeBlock(chunk);
+    tx.snapshot(word & ~7, 8);
+    return this.#claim(chunk, word, bit);
+  }
+
+  /**
+   * An allocation that is one 4-byte store (outside transactions): a free block of a run that
+   * already exists. Returns the block and the bitmap word to store, without storing it, or null
+   * when the allocation needs more (a new run, a large object): the caller then uses a transaction.
+   */
+  reserveAtomic(size: number): { chunk: number; word: number; bit: number; offset: number; size: number } | null {
+    if (size > MAX_SMALL) return null;
+    const cls = classOf(size);
+    const chunk = this.#runWithRoom(cls);
+    if (chunk < 0) return null;
+    const [word, bit] = this.#freeBlock(chunk);
+    const block = (word - (this.#g.bitmaps + chunk * BITMAP_BYTES)) * 8 + bit;
+    return { chunk, word, bit, offset: this.#chunkStart(chunk) + block * SIZE_CLASSES[cls]!, size: SIZE_CLASSES[cls]! };
+  }
+
+  /** Stores a reservation's bit (the caller persists `word`). */
+  commitAtomic(r: { chunk: number; word: number; bit: number }): void {
+    this.#claim(r.chunk, r.word, r.bit);
+  }
+
+  /**
+   * Frees the block at `offset` (checked by the caller) with one 4-byte store, returning the word
+   * to persist; or -1, changing nothing, when the free needs more (a large object, or a run it
+   * empties, which goes back to the chunk pool): the caller then uses a transaction.
+   */
+  freeAtomic(offset: number): number {
+    const g = this.#g;
+    const chunk = Math.floor((offset - g.data) / CHUNK_SIZE);
+    if (this.#kind[chunk] !== KIND_RUN) return -1;
+    const cls = this.#cls[chunk]!;
+    if (this.#count[chunk] === 1 && this.#current[cls] !== chunk) return -1;
+    const block = (offset - this.#chunkStart(chunk)) / SIZE_CLASSES[cls]!;
+    const at = g.bitmaps + chunk * BITMAP_BYTES + (block >>> 5) * 4;
+    const dv = this.#dv;
+    dv.setUint32(at, (dv.getUint32(at, true) & ~(1 << (block & 31))) >>> 0, true);
+    const used = --this.#count[chunk]!;
+    if (used === this.#blocksIn(cls) - 1) this.#list(chunk, cls);
+    return at;
   }
 
   #allocLarge(span: number, tx: TxSink, touched: Set<number>): [number, number] {

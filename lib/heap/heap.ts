@@ -174,6 +174,8 @@ export class Heap {
   #root: Ref | null = null;
   #report!: HeapOpenReport;
   readonly #owner: RefOwner;
+  /** Bumped by every free and rollback (and set to NaN by close): a Ref rechecks its object when it changed. */
+  readonly #refState = { epoch: 0 };
   /** Id of the last finished transaction (committed or rolled back). */
   #lastTx = 0;
 
@@ -190,7 +192,7 @@ export class Heap {
   /** Objects allocated in it, by offset: stores into them need no log entry. */
   readonly #freshObjects = new Map<number, number>();
   /** Objects it frees, at commit. */
-  readonly #frees: number[] = [];
+  readonly #frees = new Set<number>();
   readonly #touched = new Set<number>();
   #pairs = new Float64Array(64);
   readonly #gaps: number[] = [];
@@ -269,6 +271,7 @@ export class Heap {
     };
     this.#owner = {
       heap: this,
+      state: this.#refState,
       dv: this.#dv,
       u8: this.#u8,
       uuidLo: 0,
@@ -519,7 +522,16 @@ export class Heap {
       validateKeys(o, ['zero'], 'heap.alloc()');
       if (o.zero !== undefined) zero = validateBoolean(o.zero, 'options.zero');
     }
-    if (this.#depth === 0) return this.transaction(() => this.#allocIn(size, zero));
+    if (this.#depth === 0) {
+      // Most allocations are one bit of a run that exists: zeroed and persisted, then the bit
+      // stored and persisted (one atomic store). The rest take a transaction.
+      const r = this.#alloc.reserveAtomic(size);
+      if (r === null) return this.transaction(() => this.#allocIn(size, zero));
+      if (zero) this.#m.fill(r.offset, r.size, 0, { persist: true });
+      this.#alloc.commitAtomic(r);
+      this.#m.persist(r.word, 4);
+      return Ref.make(this.#owner, r.offset, r.size);
+    }
     this.#usable();
     return this.#allocIn(size, zero);
   }
@@ -544,12 +556,19 @@ export class Heap {
     if (typeof size !== 'number') throw pmemError('ERR_HEAP_BAD_FREE', `free(${offset}): that offset is ${size}`, this.#path);
     if (offset === this.#root!.offset) throw pmemError('ERR_HEAP_BAD_FREE', `free(${offset}): that is the root object, which lives as long as the pool`, this.#path);
     if (this.#depth === 0) {
-      this.transaction(() => this.#frees.push(offset));
+      // One bit cleared (an atomic store) and persisted, unless the free empties a run or is a large object.
+      const word = this.#alloc.freeAtomic(offset);
+      if (word >= 0) {
+        this.#refState.epoch++;
+        this.#m.persist(word, 4);
+      } else {
+        this.transaction(() => this.#frees.add(offset));
+      }
       return;
     }
     this.#usable();
-    if (this.#frees.includes(offset)) throw pmemError('ERR_HEAP_BAD_FREE', `free(${offset}): already freed in this transaction`, this.#path);
-    this.#frees.push(offset);
+    if (this.#frees.has(offset)) throw pmemError('ERR_HEAP_BAD_FREE', `free(${offset}): already freed in this transaction`, this.#path);
+    this.#frees.add(offset);
   }
 
   /** The object at `offset` (one stored in the pool, e.g. by an earlier `ref.offset`). ERR_HEAP_BAD_REF unless an allocated object starts there. */
@@ -568,6 +587,7 @@ export class Heap {
     if (this.#closed) return;
     if (this.#depth > 0) throw pmemError('ERR_HEAP_TX_STATE', 'close() inside a transaction: let the transaction end first', this.#path);
     this.#closed = true;
+    this.#refState.epoch = NaN;
     if (!this.#m.closed) {
       this.#dv.setFloat64(H_IN_USE, 0, true);
       this.#m.persist(H_IN_USE, 8);
@@ -629,6 +649,14 @@ export class Heap {
       if (ends[mid]! < offset) lo = mid + 1;
       else hi = mid;
     }
+    // The common cases without a temporary: nothing of the range logged yet, or all of it.
+    if (lo === starts.length || starts[lo]! > end) {
+      this.#logRange(offset, length);
+      insertAt(starts, lo, offset);
+      insertAt(ends, lo, end);
+      return;
+    }
+    if (starts[lo]! <= offset && ends[lo]! >= end) return;
     const gaps = this.#gaps;
     gaps.length = 0;
     let pos = offset;
@@ -642,19 +670,39 @@ export class Heap {
       newEnd = Math.max(newEnd, ends[j]!);
     }
     if (pos < end) gaps.push(pos, end - pos);
-    if (gaps.length === 0) return;
+    if (gaps.length > 0) {
+      try {
+        this.#log.append(this.#tx!.id, gaps, gaps.length / 2);
+      } catch (e) {
+        this.#doomed = { error: e };
+        throw e;
+      }
+    }
+    // Ranges lo .. j-1 merge into one.
+    starts[lo] = newStart;
+    ends[lo] = newEnd;
+    removeAfter(starts, lo, j - lo - 1);
+    removeAfter(ends, lo, j - lo - 1);
+  }
+
+  #logRange(offset: number, length: number): void {
+    const one = this.#gaps;
+    one.length = 2;
+    one[0] = offset;
+    one[1] = length;
     try {
-      this.#log.append(this.#tx!.id, gaps, gaps.length / 2);
+      this.#log.append(this.#tx!.id, one, 1);
     } catch (e) {
       this.#doomed = { error: e };
       throw e;
     }
-    starts.splice(lo, j - lo, newStart);
-    ends.splice(lo, j - lo, newEnd);
   }
 
   #commit(): void {
-    for (const offset of this.#frees) this.#alloc.free(offset, this.#sink, this.#touched);
+    if (this.#frees.size > 0) {
+      for (const offset of this.#frees) this.#alloc.free(offset, this.#sink, this.#touched);
+      this.#refState.epoch++;
+    }
     const ranges = this.#covStart.length;
     const n = ranges + this.#fresh.length / 2;
     if (n === 0) return; // nothing changed: no fence, and the id is not used up
@@ -671,24 +719,31 @@ export class Heap {
   }
 
   #abort(): void {
-    const appended = this.#log.appended;
-    if (appended.length > 0) {
-      this.#log.undo(appended);
-      this.#finish(this.#tx!.id);
+    // What this transaction logged is durable and valid: the same scan as a recovery finds it.
+    const id = this.#tx!.id;
+    const entries = this.#log.used > 0 ? this.#log.scan(id, this.#g.poolSize) : [];
+    if (entries.length > 0) {
+      this.#log.undo(entries);
+      this.#finish(id);
     }
     for (const chunk of this.#touched) this.#alloc.reload(chunk);
+    this.#refState.epoch++;
   }
 
   #end(): void {
     this.#depth = 0;
     this.#tx = null;
     this.#doomed = null;
-    this.#covStart.length = 0;
-    this.#covEnd.length = 0;
-    this.#fresh.length = 0;
-    this.#freshObjects.clear();
-    this.#frees.length = 0;
-    this.#touched.clear();
+    if (this.#covStart.length > 0) {
+      this.#covStart.length = 0;
+      this.#covEnd.length = 0;
+    }
+    if (this.#fresh.length > 0) {
+      this.#fresh.length = 0;
+      this.#freshObjects.clear();
+    }
+    if (this.#frees.size > 0) this.#frees.clear();
+    if (this.#touched.size > 0) this.#touched.clear();
     this.#log.reset();
   }
 
@@ -731,6 +786,19 @@ export class Heap {
     if (this.#doomed === null) this.#doomed = { error };
     return error;
   }
+}
+
+/** a.splice(i, 0, v), without the array splice returns. */
+function insertAt(a: number[], i: number, v: number): void {
+  for (let k = a.length; k > i; k--) a[k] = a[k - 1]!;
+  a[i] = v;
+}
+
+/** a.splice(i + 1, n), without the array splice returns. */
+function removeAfter(a: number[], i: number, n: number): void {
+  if (n === 0) return;
+  for (let k = i + 1; k + n < a.length; k++) a[k] = a[k + n]!;
+  a.length -= n;
 }
 
 function describeError(e: unknown): string {

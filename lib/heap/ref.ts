@@ -14,6 +14,8 @@ import { invalidArgType, outOfRange, pmemError } from '../errors';
 /** What a Ref needs from its heap. @internal */
 export interface RefOwner {
   readonly heap: object;
+  /** Changes whenever an object may have been freed (and is NaN once the heap is closed). */
+  readonly state: { readonly epoch: number };
   readonly dv: DataView;
   readonly u8: Uint8Array;
   readonly uuidLo: number;
@@ -44,6 +46,8 @@ export class Ref {
   /** Its usable size: the size asked for, rounded up to its size class (or to whole chunks). */
   readonly size: number;
   readonly #owner: RefOwner;
+  /** The owner's epoch when the object was last found live: while it holds, no check is needed. */
+  #checked: number;
 
   /** @internal Refs come from Heap: alloc(), ref(), root. */
   constructor(token: symbol, owner: RefOwner, offset: number, size: number) {
@@ -51,6 +55,7 @@ export class Ref {
     this.#owner = owner;
     this.offset = offset;
     this.size = size;
+    this.#checked = owner.state.epoch;
   }
 
   /** @internal */
@@ -70,7 +75,11 @@ export class Ref {
 
   /** Checks the object is live and [at, at + width) is inside it; returns the absolute offset. */
   #at(at: unknown, width: number): number {
-    this.#owner.check(this);
+    const o = this.#owner;
+    if (this.#checked !== o.state.epoch) {
+      o.check(this);
+      this.#checked = o.state.epoch;
+    }
     if (typeof at !== 'number' || !Number.isInteger(at)) throw invalidArgType('at', 'an integer', at);
     if (at < 0 || at + width > this.size) throw outOfRange('at', `>= 0 and <= ${this.size - width} (an object of ${this.size} bytes, a field of ${width})`, at);
     return this.offset + at;

@@ -3,8 +3,8 @@
  * made durable; a transaction that does not reach its commit point is undone from them (on abort,
  * or at the next open after a crash).
  *
- * An entry is `txid f64 | offset f64 | length u32 | crc u32 | old bytes, padded to 8`; the CRC-32C
- * covers the first 20 bytes and the old bytes. Entries are appended in order, each batch flushed and
+ * An entry is `crc u32 | length u32 | txid f64 | offset f64 | old bytes, padded to 8`; the CRC-32C
+ * covers everything after itself, in one pass. Entries are appended in order, each batch flushed and
  * fenced before the caller may change what it covers, so after a crash the valid entries of the
  * unfinished transaction are a prefix of the log: the scan stops at the first entry that fails its
  * CRC or belongs to another transaction (an older one's, left behind; ids are never reused).
@@ -33,8 +33,6 @@ export class UndoLog {
   readonly #end: number;
   /** Next free byte: only meaningful inside a transaction. */
   #tail: number;
-  /** The entries appended since the last reset, for an abort. */
-  readonly #appended: LogEntry[] = [];
 
   constructor(m: Mapping, u8: Uint8Array, dv: DataView, start: number, size: number) {
     this.#m = m;
@@ -80,13 +78,11 @@ export class UndoLog {
     for (let i = 0; i < n; i++) {
       const offset = pairs[2 * i]!;
       const length = pairs[2 * i + 1]!;
-      dv.setFloat64(at, txid, true);
-      dv.setFloat64(at + 8, offset, true);
-      dv.setUint32(at + 16, length, true);
+      dv.setUint32(at + 4, length, true);
+      dv.setFloat64(at + 8, txid, true);
+      dv.setFloat64(at + 16, offset, true);
       u8.copyWithin(at + ENTRY_HEADER, offset, offset + length);
-      const crc = crc32c(u8, at + ENTRY_HEADER, at + ENTRY_HEADER + length, crc32c(u8, at, at + 20));
-      dv.setUint32(at + 20, crc, true);
-      this.#appended.push({ offset, length, at: at + ENTRY_HEADER });
+      dv.setUint32(at, crc32c(u8, at + 4, at + ENTRY_HEADER + length), true);
       at += UndoLog.entrySize(length);
     }
     this.#m.persist(first, at - first);
@@ -100,12 +96,11 @@ export class UndoLog {
     const out: LogEntry[] = [];
     let at = this.#start;
     while (at + ENTRY_HEADER <= this.#end) {
-      if (dv.getFloat64(at, true) !== txid) break;
-      const offset = dv.getFloat64(at + 8, true);
-      const length = dv.getUint32(at + 16, true);
+      if (dv.getFloat64(at + 8, true) !== txid) break;
+      const length = dv.getUint32(at + 4, true);
+      const offset = dv.getFloat64(at + 16, true);
       if (length > this.#end - at || at + UndoLog.entrySize(length) > this.#end) break; // torn: past the log
-      const crc = crc32c(u8, at + ENTRY_HEADER, at + ENTRY_HEADER + length, crc32c(u8, at, at + 20));
-      if (crc !== dv.getUint32(at + 20, true)) break;
+      if (crc32c(u8, at + 4, at + ENTRY_HEADER + length) !== dv.getUint32(at, true)) break;
       // A valid CRC over a range outside the heap would be a bug in this code, not a crash: refuse it.
       if (!(Number.isSafeInteger(offset) && offset >= 0 && offset + length <= limit)) {
         throw pmemError('ERR_HEAP_CORRUPT', `${this.#m.path}: undo log entry at ${at} covers [${offset}, +${length}), outside the pool`);
@@ -127,13 +122,7 @@ export class UndoLog {
     this.#m.drain();
   }
 
-  /** The entries appended since the last reset(), for an abort. */
-  get appended(): readonly LogEntry[] {
-    return this.#appended;
-  }
-
   reset(): void {
     this.#tail = this.#start;
-    this.#appended.length = 0;
   }
 }
