@@ -187,8 +187,11 @@ export class Heap {
   /** Ranges logged in it, sorted, disjoint, merged when they touch: [start, end) as parallel arrays. */
   readonly #covStart: number[] = [];
   readonly #covEnd: number[] = [];
+  /** How many of them there are (the arrays are never shrunk: an array truncated to 0 reallocates on its next store). */
+  #covN = 0;
   /** (offset, length) pairs that must be durable at commit without a log entry: its new objects. */
   readonly #fresh: number[] = [];
+  #freshN = 0;
   /** Objects allocated in it, by offset: stores into them need no log entry. */
   readonly #freshObjects = new Map<number, number>();
   /** Objects it frees, at commit. */
@@ -196,6 +199,7 @@ export class Heap {
   readonly #touched = new Set<number>();
   #pairs = new Float64Array(64);
   readonly #gaps: number[] = [];
+  readonly #one = new Float64Array(2);
   readonly #sink: TxSink;
 
   /** Open (and recover) the pool in the file or device at `path`, or create it. */
@@ -267,7 +271,7 @@ export class Heap {
     const heap = this;
     this.#sink = {
       snapshot: (offset, length) => heap.#snapshot(offset, length),
-      flushAtCommit: (offset, length) => heap.#fresh.push(offset, length),
+      flushAtCommit: (offset, length) => heap.#freshRange(offset, length),
     };
     this.#owner = {
       heap: this,
@@ -539,7 +543,7 @@ export class Heap {
   #allocIn(size: number, zero: boolean): Ref {
     const [offset, usable] = this.#alloc.alloc(size, this.#sink, this.#touched);
     if (zero) this.#u8.fill(0, offset, offset + usable);
-    this.#fresh.push(offset, usable);
+    this.#freshRange(offset, usable);
     this.#freshObjects.set(offset, usable);
     return Ref.make(this.#owner, offset, usable);
   }
@@ -640,62 +644,73 @@ export class Heap {
     this.#usable();
     const starts = this.#covStart;
     const ends = this.#covEnd;
+    const n = this.#covN;
     const end = offset + length;
     // First range that ends at or after `offset` (touching ones merge).
     let lo = 0;
-    let hi = ends.length;
+    let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (ends[mid]! < offset) lo = mid + 1;
       else hi = mid;
     }
     // The common cases without a temporary: nothing of the range logged yet, or all of it.
-    if (lo === starts.length || starts[lo]! > end) {
-      this.#logRange(offset, length);
-      insertAt(starts, lo, offset);
-      insertAt(ends, lo, end);
+    if (lo === n || starts[lo]! > end) {
+      const one = this.#one;
+      one[0] = offset;
+      one[1] = length;
+      this.#append(one, 1);
+      insertAt(starts, n, lo, offset);
+      insertAt(ends, n, lo, end);
+      this.#covN = n + 1;
       return;
     }
     if (starts[lo]! <= offset && ends[lo]! >= end) return;
     const gaps = this.#gaps;
-    gaps.length = 0;
+    let g = 0;
     let pos = offset;
     let j = lo;
     let newStart = offset;
     let newEnd = end;
-    for (; j < starts.length && starts[j]! <= end; j++) {
-      if (starts[j]! > pos) gaps.push(pos, starts[j]! - pos);
+    for (; j < n && starts[j]! <= end; j++) {
+      if (starts[j]! > pos) {
+        gaps[g++] = pos;
+        gaps[g++] = starts[j]! - pos;
+      }
       pos = Math.max(pos, ends[j]!);
       newStart = Math.min(newStart, starts[j]!);
       newEnd = Math.max(newEnd, ends[j]!);
     }
-    if (pos < end) gaps.push(pos, end - pos);
-    if (gaps.length > 0) {
-      try {
-        this.#log.append(this.#tx!.id, gaps, gaps.length / 2);
-      } catch (e) {
-        this.#doomed = { error: e };
-        throw e;
-      }
+    if (pos < end) {
+      gaps[g++] = pos;
+      gaps[g++] = end - pos;
     }
+    if (g > 0) this.#append(gaps, g / 2);
     // Ranges lo .. j-1 merge into one.
     starts[lo] = newStart;
     ends[lo] = newEnd;
-    removeAfter(starts, lo, j - lo - 1);
-    removeAfter(ends, lo, j - lo - 1);
+    const gone = j - lo - 1;
+    if (gone > 0) {
+      for (let k = lo + 1; k + gone < n; k++) {
+        starts[k] = starts[k + gone]!;
+        ends[k] = ends[k + gone]!;
+      }
+      this.#covN = n - gone;
+    }
   }
 
-  #logRange(offset: number, length: number): void {
-    const one = this.#gaps;
-    one.length = 2;
-    one[0] = offset;
-    one[1] = length;
+  #append(pairs: ArrayLike<number>, count: number): void {
     try {
-      this.#log.append(this.#tx!.id, one, 1);
+      this.#log.append(this.#tx!.id, pairs, count);
     } catch (e) {
       this.#doomed = { error: e };
       throw e;
     }
+  }
+
+  #freshRange(offset: number, length: number): void {
+    this.#fresh[this.#freshN++] = offset;
+    this.#fresh[this.#freshN++] = length;
   }
 
   #commit(): void {
@@ -703,16 +718,24 @@ export class Heap {
       for (const offset of this.#frees) this.#alloc.free(offset, this.#sink, this.#touched);
       this.#refState.epoch++;
     }
-    const ranges = this.#covStart.length;
-    const n = ranges + this.#fresh.length / 2;
+    const ranges = this.#covN;
+    const fresh = this.#freshN;
+    const n = ranges + fresh / 2;
     if (n === 0) return; // nothing changed: no fence, and the id is not used up
+    if (n === 1) {
+      // One range: persist() is the same flush and fence without the bulk call's copy and sort.
+      if (ranges === 1) this.#m.persist(this.#covStart[0]!, this.#covEnd[0]! - this.#covStart[0]!);
+      else this.#m.persist(this.#fresh[0]!, this.#fresh[1]!);
+      this.#finish(this.#tx!.id);
+      return;
+    }
     if (this.#pairs.length < 2 * n) this.#pairs = new Float64Array(2 ** Math.ceil(Math.log2(2 * n)));
     const pairs = this.#pairs;
     for (let i = 0; i < ranges; i++) {
       pairs[2 * i] = this.#covStart[i]!;
       pairs[2 * i + 1] = this.#covEnd[i]! - this.#covStart[i]!;
     }
-    pairs.set(this.#fresh, 2 * ranges);
+    for (let i = 0; i < fresh; i++) pairs[2 * ranges + i] = this.#fresh[i]!;
     // Every change durable, then the commit point: one 8-byte store of the id, persisted.
     this.#m.persistRanges(pairs, n);
     this.#finish(this.#tx!.id);
@@ -734,12 +757,9 @@ export class Heap {
     this.#depth = 0;
     this.#tx = null;
     this.#doomed = null;
-    if (this.#covStart.length > 0) {
-      this.#covStart.length = 0;
-      this.#covEnd.length = 0;
-    }
-    if (this.#fresh.length > 0) {
-      this.#fresh.length = 0;
+    this.#covN = 0;
+    if (this.#freshN > 0) {
+      this.#freshN = 0;
       this.#freshObjects.clear();
     }
     if (this.#frees.size > 0) this.#frees.clear();
@@ -788,17 +808,10 @@ export class Heap {
   }
 }
 
-/** a.splice(i, 0, v), without the array splice returns. */
-function insertAt(a: number[], i: number, v: number): void {
-  for (let k = a.length; k > i; k--) a[k] = a[k - 1]!;
+/** Inserts v at i among the first n elements of a. */
+function insertAt(a: number[], n: number, i: number, v: number): void {
+  for (let k = n; k > i; k--) a[k] = a[k - 1]!;
   a[i] = v;
-}
-
-/** a.splice(i + 1, n), without the array splice returns. */
-function removeAfter(a: number[], i: number, n: number): void {
-  if (n === 0) return;
-  for (let k = i + 1; k + n < a.length; k++) a[k] = a[k + n]!;
-  a.length -= n;
 }
 
 function describeError(e: unknown): string {

@@ -61,7 +61,7 @@ export class UndoLog {
    * when it returns, the old bytes are durable. Throws ERR_HEAP_TX_LOG_FULL before writing
    * anything when they do not fit.
    */
-  append(txid: number, pairs: readonly number[], n: number): void {
+  append(txid: number, pairs: ArrayLike<number>, n: number): void {
     let need = 0;
     for (let i = 0; i < n; i++) need += UndoLog.entrySize(pairs[2 * i + 1]!);
     if (this.#tail + need > this.#end) {
