@@ -100,7 +100,7 @@ describe('heap: pool', () => {
     assert.ok(fs.readFileSync(file).equals(before), 'the pool itself was never written by the refusals');
   });
 
-  it('options are checked', () => {
+  it('options are checked before anything is created', () => {
     const file = freshPath(dir, 'opts');
     throwsCode(() => Heap.open(file, { layout: LAYOUT, create: true }), 'ERR_INVALID_ARG_VALUE');
     throwsCode(() => Heap.open(file, { layout: LAYOUT, create: true, size: 100 }), 'ERR_OUT_OF_RANGE');
@@ -111,6 +111,9 @@ describe('heap: pool', () => {
     throwsCode(() => Heap.open(file, null as never), 'ERR_INVALID_ARG_TYPE');
     throwsCode(() => Heap.open(file, { layout: LAYOUT, create: true, size: SIZE, logSize: 100 }), 'ERR_OUT_OF_RANGE');
     throwsCode(() => Heap.fromMapping({} as never, { layout: LAYOUT }), 'ERR_INVALID_ARG_TYPE');
+    throwsCode(() => Heap.open(file, { layout: LAYOUT, create: true, size: SIZE, granularity: 'fast' as never }), 'ERR_INVALID_ARG_VALUE');
+    throwsCode(() => Heap.open(file, { layout: LAYOUT, create: true, size: SIZE, rootSize: SIZE * 2 }), 'ERR_OUT_OF_RANGE');
+    assert.equal(fs.existsSync(file), false, 'no file left by a refused create');
     const { heap, file: f } = create({ rootSize: 64 });
     heap.close();
     throwsCode(() => Heap.open(f, { layout: LAYOUT, rootSize: 4096 }), 'ERR_OUT_OF_RANGE');
@@ -398,6 +401,11 @@ describe('heap: references', () => {
     throwsCode(() => r.getU8(NaN), 'ERR_INVALID_ARG_TYPE');
     throwsCode(() => r.setString(120, 'too long for the rest'), 'ERR_OUT_OF_RANGE');
     throwsCode(() => r.setBytes(0, 'str' as never), 'ERR_INVALID_ARG_TYPE');
+    throwsCode(() => r.getBytes(0, -5), 'ERR_OUT_OF_RANGE');
+    throwsCode(() => r.getBytes(0, 2.5), 'ERR_OUT_OF_RANGE');
+    throwsCode(() => r.getBytes(0, 'x' as never), 'ERR_INVALID_ARG_TYPE');
+    throwsCode(() => r.getBytes(100, 29), 'ERR_OUT_OF_RANGE');
+    assert.equal(r.getBytes(100, 28).length, 28);
   });
 
   it('misuse: freed objects, offsets that are no object, another pool', () => {

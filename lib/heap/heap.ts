@@ -3,14 +3,14 @@
  * The model (what is durable when) is in the README's "Transactions and an allocator" section.
  */
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { deviceInfo } from '../device-info';
 import { invalidArgType, invalidArgValue, outOfRange, pmemError } from '../errors';
 import { crc32c } from '../kv/crc32c';
 import type { Mapping } from '../mapping';
 import { open as openMapping } from '../open';
 import type { Granularity, OpenOptions as MappingOpenOptions } from '../types';
-import { validateBoolean, validateFunction, validateInteger, validateKeys, validateObject, validateString } from '../validate';
+import { validateBoolean, validateFunction, validateInteger, validateKeys, validateObject, validateOneOf, validateString } from '../validate';
 import { Allocator, type AllocatorStats, type TxSink } from './allocator';
 import {
   CHUNK_SIZE,
@@ -205,16 +205,15 @@ export class Heap {
   /** Open (and recover) the pool in the file or device at `path`, or create it. */
   static open(path: string, options: HeapOpenOptions): Heap {
     validateString(path, 'path');
-    const o = validateObject(options, 'options');
-    validateKeys(o, ['layout', 'create', 'size', 'rootSize', 'logSize', 'granularity', 'allowUnsafeShutdown'], 'Heap.open()');
-    const create = o.create === undefined ? false : validateBoolean(o.create, 'options.create');
+    const o = checkOptions(options, 'Heap.open()', ['size', 'granularity']);
     const st = statSync(path, { throwIfNoEntry: false });
     const mopts: MappingOpenOptions = {};
-    if (o.granularity !== undefined) mopts.granularity = o.granularity as Granularity;
-    if (create && (st === undefined || (st.isFile() && st.size === 0))) {
+    if (o.granularity !== undefined) mopts.granularity = o.granularity;
+    const creates = o.create && (st === undefined || (st.isFile() && st.size === 0));
+    if (creates) {
       if (o.size === undefined) throw invalidArgValue('options.size', o.size, `is required to create ${path}`);
       mopts.create = true;
-      mopts.size = validateInteger(o.size, 'options.size', MAX_POOL_SIZE, MIN_POOL_SIZE);
+      mopts.size = o.size;
     }
     const mapping = openMapping(path, mopts);
     let count: number | null = null;
@@ -224,39 +223,26 @@ export class Heap {
       count = null; // a file the device probe cannot describe has no count
     }
     try {
-      return new Heap(mapping, true, { ...o, unsafeShutdownCount: count } as HeapFromMappingOptions);
+      return new Heap(mapping, true, { ...o, count });
     } catch (e) {
       mapping.close();
+      // A file this call made and could not make a pool of (too small, say) is not left behind.
+      if (st === undefined) rmSync(path, { force: true });
       throw e;
     }
   }
 
   /** A pool over a mapping the caller opened (for example a crash simulator's). close() leaves the mapping open. */
   static fromMapping(mapping: Mapping, options: HeapFromMappingOptions): Heap {
-    const o = validateObject(options, 'options');
-    validateKeys(o, ['layout', 'create', 'rootSize', 'logSize', 'allowUnsafeShutdown', 'uuid', 'unsafeShutdownCount'], 'Heap.fromMapping()');
-    return new Heap(mapping, false, o as unknown as HeapFromMappingOptions);
+    return new Heap(mapping, false, checkOptions(options, 'Heap.fromMapping()', ['uuid', 'unsafeShutdownCount']));
   }
 
-  private constructor(mapping: Mapping, owned: boolean, o: HeapFromMappingOptions) {
+  private constructor(mapping: Mapping, owned: boolean, o: CheckedOptions) {
     const t0 = performance.now();
     if (mapping === null || typeof mapping !== 'object' || typeof (mapping as Mapping).persistRanges !== 'function') {
       throw invalidArgType('mapping', 'a node-pmem Mapping', mapping);
     }
-    const layout = validateString(o.layout, 'options.layout');
-    if (layout.length === 0 || layoutEncoder.encode(layout).length > LAYOUT_MAX_BYTES || layout.includes('\0')) {
-      throw invalidArgValue('options.layout', layout, `must be 1 to ${LAYOUT_MAX_BYTES} UTF-8 bytes, without NUL`);
-    }
-    const create = o.create === undefined ? false : validateBoolean(o.create, 'options.create');
-    const rootSize = o.rootSize === undefined ? undefined : validateInteger(o.rootSize, 'options.rootSize', MAX_POOL_SIZE, 1);
-    const logSize = o.logSize === undefined ? DEFAULT_LOG_SIZE : validateInteger(o.logSize, 'options.logSize', MAX_POOL_SIZE, MIN_LOG_SIZE);
-    const allowUnsafe = o.allowUnsafeShutdown === undefined ? false : validateBoolean(o.allowUnsafeShutdown, 'options.allowUnsafeShutdown');
-    let uuid: Uint8Array | undefined;
-    if (o.uuid !== undefined) {
-      if (!(o.uuid instanceof Uint8Array) || o.uuid.length !== 16) throw invalidArgType('options.uuid', 'a Uint8Array of 16 bytes', o.uuid);
-      uuid = o.uuid;
-    }
-    const count = o.unsafeShutdownCount === undefined || o.unsafeShutdownCount === null ? null : validateInteger(o.unsafeShutdownCount, 'options.unsafeShutdownCount');
+    const { layout, create, rootSize, logSize, allowUnsafe, uuid, count } = o;
 
     this.#m = mapping;
     this.#owned = owned;
@@ -515,7 +501,8 @@ export class Heap {
   /**
    * Allocates an object of `size` bytes (rounded up to its size class: powers of two from 64 B to
    * 32 KiB, whole 64 KiB chunks above). Inside a transaction it is part of it (gone again if the
-   * transaction rolls back); outside one it is durable on return. ERR_HEAP_NO_SPACE when no room is left.
+   * transaction rolls back); outside one it is durable on return. ERR_HEAP_NO_SPACE when no room is
+   * left; ERR_OUT_OF_RANGE for a size of 0 or more than the whole heap.
    */
   alloc(size: number, options?: AllocOptions): Ref {
     this.#live();
@@ -806,6 +793,44 @@ export class Heap {
     if (this.#doomed === null) this.#doomed = { error };
     return error;
   }
+}
+
+interface CheckedOptions {
+  layout: string;
+  create: boolean;
+  rootSize: number | undefined;
+  logSize: number;
+  allowUnsafe: boolean;
+  uuid: Uint8Array | undefined;
+  count: number | null;
+  size: number | undefined;
+  granularity: Granularity | undefined;
+}
+
+/** The one place Heap.open's and Heap.fromMapping's options are checked, before anything is opened or created. */
+function checkOptions(options: unknown, fn: string, extra: readonly ('size' | 'granularity' | 'uuid' | 'unsafeShutdownCount')[]): CheckedOptions {
+  const o = validateObject(options, 'options');
+  validateKeys(o, ['layout', 'create', 'rootSize', 'logSize', 'allowUnsafeShutdown', ...extra], fn);
+  const layout = validateString(o.layout, 'options.layout');
+  if (layout.length === 0 || layoutEncoder.encode(layout).length > LAYOUT_MAX_BYTES || layout.includes('\0')) {
+    throw invalidArgValue('options.layout', layout, `must be 1 to ${LAYOUT_MAX_BYTES} UTF-8 bytes, without NUL`);
+  }
+  let uuid: Uint8Array | undefined;
+  if (o.uuid !== undefined) {
+    if (!(o.uuid instanceof Uint8Array) || o.uuid.length !== 16) throw invalidArgType('options.uuid', 'a Uint8Array of 16 bytes', o.uuid);
+    uuid = o.uuid;
+  }
+  return {
+    layout,
+    create: o.create === undefined ? false : validateBoolean(o.create, 'options.create'),
+    rootSize: o.rootSize === undefined ? undefined : validateInteger(o.rootSize, 'options.rootSize', MAX_POOL_SIZE, 1),
+    logSize: o.logSize === undefined ? DEFAULT_LOG_SIZE : validateInteger(o.logSize, 'options.logSize', MAX_POOL_SIZE, MIN_LOG_SIZE),
+    allowUnsafe: o.allowUnsafeShutdown === undefined ? false : validateBoolean(o.allowUnsafeShutdown, 'options.allowUnsafeShutdown'),
+    uuid,
+    count: o.unsafeShutdownCount === undefined || o.unsafeShutdownCount === null ? null : validateInteger(o.unsafeShutdownCount, 'options.unsafeShutdownCount'),
+    size: o.size === undefined ? undefined : validateInteger(o.size, 'options.size', MAX_POOL_SIZE, MIN_POOL_SIZE),
+    granularity: o.granularity === undefined ? undefined : validateOneOf(o.granularity, 'options.granularity', ['byte', 'cacheline', 'page'] as const),
+  };
 }
 
 /** Inserts v at i among the first n elements of a. */

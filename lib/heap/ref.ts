@@ -6,8 +6,11 @@
  * Inside a transaction every setter logs the bytes it is about to change first (as libpmemobj's
  * TX_SET does), so the change is undone if the transaction is; outside one, a setter stores and
  * persists before it returns (durable, but only an aligned store of 8 bytes or less is atomic
- * across a crash: setBytes and setString may land torn; setRef runs as a transaction of its own). Every access checks that the heap is open and the object still allocated:
- * a reference kept past free() throws ERR_HEAP_BAD_REF instead of reading someone else's object.
+ * across a crash: setBytes and setString may land torn; setRef runs as a transaction of its own).
+ *
+ * Every access checks that the heap is open and the object still allocated: a reference kept past
+ * free() throws ERR_HEAP_BAD_REF, until its space is allocated again to an object of the same size
+ * class (from then on it names that object, as a stale offset would; keep offsets, not freed Refs).
  */
 import { invalidArgType, outOfRange, pmemError } from '../errors';
 
@@ -81,7 +84,7 @@ export class Ref {
       this.#checked = o.state.epoch;
     }
     if (typeof at !== 'number' || !Number.isInteger(at)) throw invalidArgType('at', 'an integer', at);
-    if (at < 0 || at + width > this.size) throw outOfRange('at', `>= 0 and <= ${this.size - width} (an object of ${this.size} bytes, a field of ${width})`, at);
+    if (!(at >= 0 && at + width <= this.size)) throw outOfRange('at', `>= 0 and <= ${this.size - width} (an object of ${this.size} bytes, a field of ${width})`, at);
     return this.offset + at;
   }
 
@@ -155,7 +158,9 @@ export class Ref {
    * (`tx.add(ref.offset + at, length)`); outside one, persist it yourself (`heap.mapping.persist`).
    */
   getBytes(at = 0, length: number = this.size - at): Uint8Array {
-    const off = this.#at(at, typeof length === 'number' ? length : NaN);
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length);
+    if (!Number.isInteger(length) || length < 0) throw outOfRange('length', 'an integer >= 0', length);
+    const off = this.#at(at, length);
     return this.#owner.u8.subarray(off, off + length);
   }
 
