@@ -25,12 +25,16 @@
  *      a later one (heap.transaction(() => heap.alloc(n)), heap.transaction(() => heap.free(r)))
  *      against TX { pmemobj_tx_zalloc } and TX { pmemobj_tx_free }. A batch of objects is
  *      allocated, then freed (per alloc+free pair)
+ *   4  (no C row) Heap.open's time against the number of live objects and the pool's size
+ *   5  (no C row) fragmentation: a random mix of sizes allocated until the first ERR_HEAP_NO_SPACE,
+ *      then a random half freed and the pool refilled, five times: utilization, size-class
+ *      rounding, and the largest free object against the free bytes
  *   3  inserts of random keys into 64 sorted singly linked lists (bucket = key % 64), one
  *      transaction each: walk to the predecessor, allocate a 64 B node, set its key and next, link
  *      it (logging the predecessor's next pointer or the bucket head). The lists are emptied
  *      (untimed) before each sample of 512 inserts, so they stay about 8 nodes long (per insert)
  *
- * Options: --smoke, --rounds N, --no-c (JS rows only), --only tx,alloc,list, --dir DIR (where the
+ * Options: --smoke, --rounds N, --no-c (JS rows only), --only tx,alloc,list,open,frag, --dir DIR (where the
  * pool files go, default /dev/shm), --json FILE (raw results; default
  * bench/.build/heap-last-results.json), --markdown (print the table as Markdown), --help.
  *
@@ -51,7 +55,7 @@ const { debVersion, BUILD_DIR } = require('../lib/charness');
 const argv = process.argv.slice(2);
 const FLAGS = ['smoke', 'no-c', 'markdown', 'help'];
 const VALUED = ['rounds', 'only', 'dir', 'json'];
-const SECTION_NAMES = ['tx', 'alloc', 'list'];
+const SECTION_NAMES = ['tx', 'alloc', 'list', 'open', 'frag'];
 function usage(status, message) {
   if (message) {
     console.error(`bench/heap: ${message} (node bench/heap/run.js --help lists the options)`);
@@ -386,6 +390,106 @@ function benchList() {
   row('3 sorted-list insert (per insert)', `${CFG.listBatch} random keys, ${CFG.buckets} lists (${Math.round(CFG.listBatch / CFG.buckets)} nodes each at the end), 1 tx per insert: walk, alloc 64 B node, link`, 'js.list.insert', 'c.list.insert');
 }
 
+// 4. open: what rebuilding the allocator's state costs, against live objects and pool size (no C row:
+// pmemobj_open defers its heap's rebuild to the first allocation in each zone, so the two opens do
+// not measure the same work)
+function single(section, label, value) {
+  rows.push({ section, label, value, baseline: '', ratio: '', target: '—', status: 'info' });
+}
+
+function timeOpens(file, times) {
+  const ms = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = process.hrtime.bigint();
+    const h = Heap.open(file, { layout: 'node-pmem-heapbench-open' });
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    h.close();
+  }
+  return summarize(ms);
+}
+
+function benchOpen() {
+  const S = '4 open (ms)';
+  const cases = SMOKE ? [[16 << 20, 0], [16 << 20, 1000]] : [[256 << 20, 0], [256 << 20, 100_000], [256 << 20, 1_000_000], [1 << 30, 0], [4 * 2 ** 30 - 65536, 0]];
+  for (const [size, objects] of cases) {
+    const file = path.join(DIR, `node-pmem-heapbench-open-${process.pid}.pool`);
+    fs.rmSync(file, { force: true });
+    try {
+      const h = Heap.open(file, { layout: 'node-pmem-heapbench-open', create: true, size, granularity: 'cacheline' });
+      for (let i = 0; i < objects; i++) h.alloc(64, { zero: false });
+      const live = h.stats().objects - 1;
+      if (live !== objects) throw new Error(`open: ${live} objects allocated, expected ${objects}`);
+      h.close();
+      const st = timeOpens(file, SMOKE ? 2 : 7);
+      single(S, `Heap.open of a ${fmtSize(size)} pool holding ${objects.toLocaleString('en')} live objects of 64 B (median of ${SMOKE ? 2 : 7})`, `${st.median.toFixed(2)} ms [${st.p10.toFixed(2)}–${st.p90.toFixed(2)}]`);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }
+}
+
+// 5. fragmentation: a random mix of sizes allocated until the first ERR_HEAP_NO_SPACE, then churn
+// (free a random half, refill until full again) several times
+function benchFrag() {
+  const S = '5 fragmentation';
+  const file = path.join(DIR, `node-pmem-heapbench-frag-${process.pid}.pool`);
+  fs.rmSync(file, { force: true });
+  const size = SMOKE ? 8 << 20 : 64 << 20;
+  const h = Heap.open(file, { layout: 'node-pmem-heapbench-frag', create: true, size, granularity: 'cacheline' });
+  try {
+    let x = 0x2545f491;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    // Sizes log-uniform over 16 B .. 256 KiB: mostly small objects, some that take whole chunks.
+    const pick = () => Math.max(1, Math.round(16 * 2 ** (rnd() * 14)));
+    const live = [];
+    let requested = 0;
+    const fill = () => {
+      for (;;) {
+        const want = pick();
+        let r;
+        try {
+          r = h.alloc(want, { zero: false });
+        } catch (e) {
+          if (e.code !== 'ERR_HEAP_NO_SPACE') throw e;
+          return;
+        }
+        live.push([r, want]);
+        requested += want;
+      }
+    };
+    const report = (when) => {
+      const st = h.stats();
+      single(S, `${when}: allocated / heap (utilization when an allocation first fails)`, `${((100 * st.allocatedBytes) / st.heapSize).toFixed(1)} %`);
+      single(S, `${when}: requested / allocated (internal fragmentation: size-class rounding)`, `${((100 * requested) / st.allocatedBytes).toFixed(1)} %`);
+      single(S, `${when}: largest free object / free bytes (external fragmentation)`, `${fmtSize(st.largestFree)} of ${fmtSize(st.freeBytes)} (${((100 * st.largestFree) / Math.max(1, st.freeBytes)).toFixed(1)} %)`);
+    };
+    fill();
+    report(`${fmtSize(size)} pool, first fill`);
+    const churns = SMOKE ? 1 : 5;
+    for (let c = 0; c < churns; c++) {
+      for (let i = live.length - 1; i >= 0; i--) {
+        if (rnd() < 0.5) {
+          const [r, want] = live[i];
+          h.free(r);
+          requested -= want;
+          live[i] = live[live.length - 1];
+          live.pop();
+        }
+      }
+      fill();
+    }
+    report(`after ${churns} rounds of freeing a random half and refilling`);
+  } finally {
+    h.close();
+    fs.rmSync(file, { force: true });
+  }
+}
+
 // ---------------------------------------------------------------- table
 function printTable() {
   const head = ['section', 'benchmark', 'node-pmem/heap median [p10–p90]', 'libpmemobj median [p10–p90]', 'ratio [per-round p10–p90]', 'target', 'status'];
@@ -414,6 +518,8 @@ const SECTIONS = [
   ['tx', benchTx],
   ['alloc', benchAlloc],
   ['list', benchList],
+  ['open', benchOpen],
+  ['frag', benchFrag],
 ];
 
 function main() {

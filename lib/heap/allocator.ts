@@ -147,7 +147,7 @@ export class Allocator {
    * Allocates `size` bytes (1 .. the pool's capacity) through `tx`; returns [offset, usable size].
    * Throws ERR_HEAP_NO_SPACE, with nothing changed, when no room is left.
    */
-  alloc(size: number, tx: TxSink, touched: Set<number>): [number, number] {
+  alloc(size: number, tx: TxSink, touched: { add(chunk: number): void }): [number, number] {
     if (size <= MAX_SMALL) return this.#allocSmall(classOf(size), tx, touched);
     return this.#allocLarge(Math.ceil(size / CHUNK_SIZE), tx, touched);
   }
@@ -196,7 +196,7 @@ export class Allocator {
     return [this.#chunkStart(chunk) + block * size, size];
   }
 
-  #allocSmall(cls: number, tx: TxSink, touched: Set<number>): [number, number] {
+  #allocSmall(cls: number, tx: TxSink, touched: { add(chunk: number): void }): [number, number] {
     let chunk = this.#runWithRoom(cls);
     if (chunk < 0) {
       chunk = this.#findFree(1);
@@ -257,7 +257,7 @@ export class Allocator {
     return at;
   }
 
-  #allocLarge(span: number, tx: TxSink, touched: Set<number>): [number, number] {
+  #allocLarge(span: number, tx: TxSink, touched: { add(chunk: number): void }): [number, number] {
     const head = this.#findFree(span);
     if (head < 0) throw this.#noSpace(span * CHUNK_SIZE);
     const dv = this.#dv;
@@ -318,7 +318,7 @@ export class Allocator {
   }
 
   /** Frees the object at `offset` (checked by the caller with sizeAt) through `tx`. */
-  free(offset: number, tx: TxSink, touched: Set<number>): void {
+  free(offset: number, tx: TxSink, touched: { add(chunk: number): void }): void {
     const g = this.#g;
     const dv = this.#dv;
     const chunk = Math.floor((offset - g.data) / CHUNK_SIZE);

@@ -43,6 +43,7 @@ import {
   geometry,
   type Geometry,
 } from './layout';
+import { OffsetSet } from './offset-set';
 import { Ref, type RefOwner } from './ref';
 import { UndoLog } from './undo-log';
 
@@ -193,10 +194,11 @@ export class Heap {
   readonly #fresh: number[] = [];
   #freshN = 0;
   /** Objects allocated in it, by offset: stores into them need no log entry. */
-  readonly #freshObjects = new Map<number, number>();
+  readonly #freshObjects = new OffsetSet();
   /** Objects it frees, at commit. */
-  readonly #frees = new Set<number>();
-  readonly #touched = new Set<number>();
+  readonly #frees = new OffsetSet();
+  /** Chunks whose allocator state it changed: reloaded from media if it rolls back. */
+  readonly #touched = new OffsetSet();
   #pairs = new Float64Array(64);
   readonly #gaps: number[] = [];
   readonly #one = new Float64Array(2);
@@ -531,7 +533,7 @@ export class Heap {
     const [offset, usable] = this.#alloc.alloc(size, this.#sink, this.#touched);
     if (zero) this.#u8.fill(0, offset, offset + usable);
     this.#freshRange(offset, usable);
-    this.#freshObjects.set(offset, usable);
+    this.#freshObjects.add(offset);
     return Ref.make(this.#owner, offset, usable);
   }
 
@@ -702,7 +704,7 @@ export class Heap {
 
   #commit(): void {
     if (this.#frees.size > 0) {
-      for (const offset of this.#frees) this.#alloc.free(offset, this.#sink, this.#touched);
+      for (let i = 0; i < this.#frees.size; i++) this.#alloc.free(this.#frees.at(i), this.#sink, this.#touched);
       this.#refState.epoch++;
     }
     const ranges = this.#covN;
@@ -736,7 +738,7 @@ export class Heap {
       this.#log.undo(entries);
       this.#finish(id);
     }
-    for (const chunk of this.#touched) this.#alloc.reload(chunk);
+    for (let i = 0; i < this.#touched.size; i++) this.#alloc.reload(this.#touched.at(i));
     this.#refState.epoch++;
   }
 
@@ -749,8 +751,8 @@ export class Heap {
       this.#freshN = 0;
       this.#freshObjects.clear();
     }
-    if (this.#frees.size > 0) this.#frees.clear();
-    if (this.#touched.size > 0) this.#touched.clear();
+    this.#frees.clear();
+    this.#touched.clear();
     this.#log.reset();
   }
 
