@@ -101,14 +101,19 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     assert.ok(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled');
   });
 
-  it('require() works and maps a file; node-pmem/kv and node-pmem/level store and read back', () => {
+  it('require() works and maps a file; node-pmem/kv, node-pmem/level and node-pmem/heap store and read back', () => {
     const f = path.join(DIR, 'cjs.bin');
+    const pool = path.join(DIR, 'cjs.heap');
     const store = path.join(DIR, 'cjs.kv');
     const level = path.join(DIR, 'cjs.level');
     const r = bare(['-e', `const p = require('node-pmem'); const m = p.open(${JSON.stringify(f)}, { create: true, size: 4096 });
       m.write(0, 'cjs', { persist: true }); console.log(m.read(0, 3).toString(), m.granularity); m.close();
       const kv = require('node-pmem/kv'); const db = kv.open(${JSON.stringify(store)}, { create: true, size: kv.MIN_SIZE });
       db.put('k', 'kv'); db.close(); const again = kv.open(${JSON.stringify(store)}); console.log(again.get('k'), again.count); again.close();
+      const { Heap } = require('node-pmem/heap');
+      const heap = Heap.open(${JSON.stringify(pool)}, { layout: 'pkg', create: true, size: 1 << 20 });
+      heap.transaction(() => heap.root.setString(0, 'heap')); heap.close();
+      const h2 = Heap.open(${JSON.stringify(pool)}, { layout: 'pkg' }); console.log(h2.root.getString(0), h2.openReport.cleanShutdown); h2.close();
       const { PmemLevel } = require('node-pmem/level');
       (async () => {
         const ldb = new PmemLevel(${JSON.stringify(level)}, { size: kv.MIN_SIZE, valueEncoding: 'json' });
@@ -118,15 +123,19 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^cjs page$/m);
     assert.match(r.stdout, /^kv 1$/m);
+    assert.match(r.stdout, /^heap true$/m);
     assert.match(r.stdout, /^\{"via":"level"\} true$/m);
   });
 
-  it('import works, node-pmem/testing, node-pmem/kv and node-pmem/level too', () => {
+  it('import works, node-pmem/testing, node-pmem/kv, node-pmem/level and node-pmem/heap too', () => {
     const level = path.join(DIR, 'esm.level');
     const r = bare(['--input-type=module', '-e', `import { open, cpuInfo } from 'node-pmem'; import { createSimulatedMapping } from 'node-pmem/testing';
       import { open as openStore, KvStore, MAX_KEY_BYTES } from 'node-pmem/kv';
       import { PmemLevel, DEFAULT_SIZE } from 'node-pmem/level';
+      import { Heap, MIN_POOL_SIZE } from 'node-pmem/heap';
       console.log(typeof open, typeof createSimulatedMapping, cpuInfo().arch);
+      const heap = Heap.fromMapping(createSimulatedMapping({ size: 4 * MIN_POOL_SIZE }), { layout: 'esm', create: true });
+      console.log('heap', heap.alloc(100).size);
       const db = KvStore.fromMapping(createSimulatedMapping({ size: 262144 }), { create: true });
       db.put('k', 'esm'); console.log(typeof openStore, db.get('k'), MAX_KEY_BYTES);
       const ldb = new PmemLevel(${JSON.stringify(level)}, { size: 262144 });
@@ -135,6 +144,7 @@ describe('the packed package, installed with --ignore-scripts, on a machine with
     assert.equal(r.status, 0, r.out);
     assert.match(r.stdout, /^function function x86_64|^function function \w+/m);
     assert.match(r.stdout, /^function esm 1024$/m);
+    assert.match(r.stdout, /^heap 128$/m);
     assert.match(r.stdout, /^\[\["a","1"\],\["b","2"\]\] 67108864$/m);
   });
 

@@ -60,7 +60,7 @@ export interface HeapOpenOptions {
   size?: number;
   /** Size of the root object to create (default 64); on open, the root must be at least this large. */
   rootSize?: number;
-  /** Bytes of undo log to create (default 64 KiB, >= 4 KiB): bounds what one transaction may change. */
+  /** Bytes of undo log to create (>= 4 KiB; default 64 KiB, or a sixteenth of a pool under 1 MiB): bounds what one transaction may change. */
   logSize?: number;
   /** The durability tier to map the file at, as node-pmem's open(). */
   granularity?: Granularity;
@@ -316,7 +316,7 @@ export class Heap {
 
   // ------------------------------------------------------------------------------ header
 
-  #readOrFormat(create: boolean, layout: string, rootSize: number, logSize: number, uuid: Uint8Array | undefined): boolean {
+  #readOrFormat(create: boolean, layout: string, rootSize: number, logSize: number | undefined, uuid: Uint8Array | undefined): boolean {
     const u8 = this.#u8;
     const d = this.#dv;
     const path = this.#path;
@@ -362,11 +362,14 @@ export class Heap {
     this.#lastTx = this.#dv.getFloat64(H_LAST_TX, true);
   }
 
-  #format(layout: string, rootSize: number, logSize: number, uuid: Uint8Array | undefined): void {
+  #format(layout: string, rootSize: number, asked: number | undefined, uuid: Uint8Array | undefined): void {
     const m = this.#m;
     const u8 = this.#u8;
     const d = this.#dv;
-    const g = geometry(Math.min(m.length, MAX_POOL_SIZE), logSize);
+    const poolSize = Math.min(m.length, MAX_POOL_SIZE);
+    // By default 64 KiB of log, or a sixteenth of a small pool (at least 4 KiB): MIN_POOL_SIZE works with the defaults.
+    const logSize = asked ?? Math.max(MIN_LOG_SIZE, Math.min(DEFAULT_LOG_SIZE, Math.floor(poolSize / 16 / 4096) * 4096));
+    const g = geometry(poolSize, logSize);
     if (g === null) throw pmemError('ERR_HEAP_TOO_SMALL', `${this.#path} is ${m.length} bytes: too small for a log of ${logSize} bytes and one chunk`, this.#path);
     if (rootSize > g.chunkCount * CHUNK_SIZE) throw outOfRange('options.rootSize', `<= ${g.chunkCount * CHUNK_SIZE}, the heap's size`, rootSize);
     // The mark, then everything else, made durable; then the magic (the create's commit point).
@@ -801,7 +804,7 @@ interface CheckedOptions {
   layout: string;
   create: boolean;
   rootSize: number | undefined;
-  logSize: number;
+  logSize: number | undefined;
   allowUnsafe: boolean;
   uuid: Uint8Array | undefined;
   count: number | null;
@@ -826,7 +829,7 @@ function checkOptions(options: unknown, fn: string, extra: readonly ('size' | 'g
     layout,
     create: o.create === undefined ? false : validateBoolean(o.create, 'options.create'),
     rootSize: o.rootSize === undefined ? undefined : validateInteger(o.rootSize, 'options.rootSize', MAX_POOL_SIZE, 1),
-    logSize: o.logSize === undefined ? DEFAULT_LOG_SIZE : validateInteger(o.logSize, 'options.logSize', MAX_POOL_SIZE, MIN_LOG_SIZE),
+    logSize: o.logSize === undefined ? undefined : validateInteger(o.logSize, 'options.logSize', MAX_POOL_SIZE, MIN_LOG_SIZE),
     allowUnsafe: o.allowUnsafeShutdown === undefined ? false : validateBoolean(o.allowUnsafeShutdown, 'options.allowUnsafeShutdown'),
     uuid,
     count: o.unsafeShutdownCount === undefined || o.unsafeShutdownCount === null ? null : validateInteger(o.unsafeShutdownCount, 'options.unsafeShutdownCount'),
