@@ -228,6 +228,22 @@ describe('heap: transactions', () => {
     });
   });
 
+  it('a range declared again, or overlapping declared ones, is logged once', () => {
+    const { heap } = sim({ logSize: 8192 });
+    const big = heap.alloc(8192);
+    heap.transaction((tx) => {
+      // 4 KiB declared 100 times, and in overlapping pieces: 400 KiB if each were logged, 4 KiB once.
+      for (let i = 0; i < 100; i++) tx.add(big.offset, 4096);
+      for (let i = 0; i < 100; i++) tx.add(big.offset + i * 40, 100);
+      big.getBytes(0, 4096).fill(3);
+      // Together with the first half only the new 2 KiB is logged: still inside the 8 KiB log.
+      tx.add(big.offset + 2048, 4096);
+      big.getBytes(2048, 4096).fill(4);
+    });
+    assert.equal(big.getU8(0), 3);
+    assert.equal(big.getU8(6143), 4);
+  });
+
   it('a transaction larger than the log fails before anything changes', () => {
     const { m, heap } = sim({ logSize: 8192 });
     const big = heap.alloc(65536);
