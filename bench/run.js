@@ -31,6 +31,7 @@ const pmem = require('node-pmem');
 const { summarize, sample, fmtNs, fmtSize } = require('./lib/stats');
 const charness = require('./lib/charness');
 const { randomSlot } = require('./lib/random-slot');
+const { printTable: printResultTable } = require('./lib/table');
 const { loadMmapIo } = require('./lib/alt');
 const ramExt4 = require('./lib/ramext4');
 
@@ -932,23 +933,7 @@ async function benchCrash() {
 function printTable() {
   const head = ['section', 'benchmark', 'node-pmem median [p10–p90]', 'baseline median [p10–p90]', 'ratio [per-round p10–p90]', 'target', 'status'];
   const body = rows.map((r) => [r.section, r.label, r.value, r.baseline, r.ratio, r.target, r.status]);
-  if (MARKDOWN) {
-    const esc = (s) => String(s).replace(/\|/g, '\\|');
-    console.log(`| ${head.join(' | ')} |`);
-    console.log(`|${head.map(() => ' --- ').join('|')}|`);
-    for (const r of body) console.log(`| ${r.map(esc).join(' | ')} |`);
-    return;
-  }
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i]).length)));
-  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  let last = null;
-  for (const r of body) {
-    if (last !== null && r[0] !== last) console.log('');
-    last = r[0];
-    console.log(line(r));
-  }
+  printResultTable(head, body, { markdown: MARKDOWN });
 }
 
 // ---------------------------------------------------------------- main

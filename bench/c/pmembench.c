@@ -37,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define HARNESS_NAME "pmembench"
+#include "harness.h"
+
 #define MiB (1024UL * 1024UL)
 #define LINE 64
 #define PERSIST_LINES 256
@@ -54,23 +57,6 @@ static struct pmem2_map *map2;
 static pmem2_persist_fn persist2;
 static char *base2;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what, const char *detail) {
-  fprintf(stderr, "pmembench: %s: %s\n", what, detail);
-  exit(2);
-}
-
-static void emit(const char *id, const double *samples, int n) {
-  printf("{\"id\":\"%s\",\"unit\":\"ns\",\"samples\":[", id);
-  for (int i = 0; i < n; i++) printf("%s%.3f", i ? "," : "", samples[i]);
-  printf("]}\n");
-  fflush(stdout);
-}
 
 static void map_libpmem(const char *path) {
   int is_pmem = 0;

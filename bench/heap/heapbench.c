@@ -39,6 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define HARNESS_NAME "heapbench"
+#include "../c/harness.h"
+
 #define LAYOUT "node-pmem-heapbench"
 #define POOL_SIZE (128UL << 20)
 #define BIG_SIZE (1UL << 20)
@@ -67,23 +70,6 @@ static PMEMobjpool *pop;
 static PMEMoid root_oid;
 static struct root *root;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what, const char *detail) {
-  fprintf(stderr, "heapbench: %s: %s\n", what, detail ? detail : "");
-  exit(2);
-}
-
-static void emit(const char *id, const double *samples, int n) {
-  printf("{\"id\":\"%s\",\"unit\":\"ns\",\"samples\":[", id);
-  for (int i = 0; i < n; i++) printf("%s%.3f", i ? "," : "", samples[i]);
-  printf("]}\n");
-  fflush(stdout);
-}
 
 /* The same bijective 32-bit mix as bench/heap/run.js (and bench/kv/run.js). */
 static uint32_t mix(uint32_t i) {

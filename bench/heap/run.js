@@ -49,7 +49,8 @@ const { spawnSync } = require('node:child_process');
 
 const { Heap } = require('node-pmem/heap');
 const { summarize, fmtNs, fmtSize } = require('../lib/stats');
-const { debVersion, BUILD_DIR } = require('../lib/charness');
+const { debVersion, harness, HarnessUnavailable, BUILD_DIR } = require('../lib/charness');
+const { printTable: printResultTable } = require('../lib/table');
 
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
@@ -162,38 +163,31 @@ function row(section, label, js, c, { target = TARGET } = {}) {
 }
 
 // ---------------------------------------------------------------- the C harness
-const C_SRC = path.join(__dirname, 'heapbench.c');
-const C_BIN = path.join(BUILD_DIR, 'heapbench');
-const C_ENV = { ...process.env, PMEM_IS_PMEM_FORCE: '1' };
+const heapbench = harness({
+  name: 'heapbench',
+  src: path.join(__dirname, 'heapbench.c'),
+  libs: ['-lpmemobj'],
+  headers: ['libpmemobj.h'],
+  install: 'install Debian\'s libpmemobj-dev (apt-get install -y libpmemobj-dev)',
+  env: { PMEM_IS_PMEM_FORCE: '1' },
+});
 const C_POOL = path.join(DIR, `node-pmem-heapbench-${process.pid}.pool`);
 let HAVE_C = false;
 
 /** Builds the harness when it is missing or older than its source. Returns null, or why C is unavailable. */
 function buildC() {
-  if (!fs.existsSync('/usr/include/libpmemobj.h')) {
-    return "libpmemobj's header /usr/include/libpmemobj.h is missing (Debian: apt-get install libpmemobj-dev): running the JS rows only";
+  try {
+    heapbench.build();
+    return null;
+  } catch (error) {
+    if (!(error instanceof HarnessUnavailable)) throw error;
+    return `${error.message}: running the JS rows only`;
   }
-  fs.mkdirSync(BUILD_DIR, { recursive: true });
-  const fresh = fs.existsSync(C_BIN) && fs.statSync(C_BIN).mtimeMs >= fs.statSync(C_SRC).mtimeMs;
-  if (fresh) return null;
-  const cc = process.env.CC || 'cc';
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', C_BIN, C_SRC, '-lpmemobj'], { encoding: 'utf8' });
-  if (r.error) return `cannot run ${cc} (${r.error.code ?? r.error.message}): running the JS rows only`;
-  if (r.status !== 0) throw new Error(`building ${path.relative(process.cwd(), C_SRC)} failed:\n${r.stderr}`);
-  return null;
 }
 
 function runC(section, ...args) {
-  const r = spawnSync(C_BIN, [C_POOL, section, String(CFG.samples), String(CFG.warmup), ...args.map(String)], { env: C_ENV, encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`heapbench ${section} exited with ${r.status}: ${r.stderr.trim()}`);
-  const out = {};
-  for (const line of r.stdout.split('\n')) {
-    if (!line.trim()) continue;
-    const o = JSON.parse(line);
-    out[o.id] = o;
-    if (Array.isArray(o.samples)) record(o.id, o.samples);
-  }
+  const out = heapbench.run(C_POOL, section, CFG.samples, CFG.warmup, ...args);
+  for (const o of Object.values(out)) if (Array.isArray(o.samples)) record(o.id, o.samples);
   return out;
 }
 
@@ -494,23 +488,7 @@ function benchFrag() {
 function printTable() {
   const head = ['section', 'benchmark', 'node-pmem/heap median [p10–p90]', 'libpmemobj median [p10–p90]', 'ratio [per-round p10–p90]', 'target', 'status'];
   const body = rows.map((r) => [r.section, r.label, r.value, r.baseline, r.ratio, r.target, r.status]);
-  if (MARKDOWN) {
-    const esc = (s) => String(s).replace(/\|/g, '\\|');
-    console.log(`| ${head.join(' | ')} |`);
-    console.log(`|${head.map(() => ' --- ').join('|')}|`);
-    for (const r of body) console.log(`| ${r.map(esc).join(' | ')} |`);
-    return;
-  }
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i]).length)));
-  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  let last = null;
-  for (const r of body) {
-    if (last !== null && r[0] !== last) console.log('');
-    last = r[0];
-    console.log(line(r));
-  }
+  printResultTable(head, body, { markdown: MARKDOWN });
 }
 
 // ---------------------------------------------------------------- main

@@ -467,10 +467,7 @@ export class Heap {
     let result: T;
     try {
       result = fn(tx);
-      if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
-        (result as unknown as Promise<unknown>).then(undefined, () => {}); // its rejection is ours to report, not unhandled
-        throw pmemError('ERR_HEAP_TX_ASYNC', 'A transaction function returned a promise: transactions are synchronous (no await inside); everything it changed was rolled back');
-      }
+      refuseAsync(result, 'A transaction function');
       if (this.#doomed !== null) {
         const inner = this.#doomed.error;
         throw Object.assign(pmemError('ERR_HEAP_TX_ABORTED', `The transaction was rolled back: a nested transaction failed (${describeError(inner)})`), { cause: inner });
@@ -489,10 +486,7 @@ export class Heap {
     this.#depth++;
     try {
       const result = fn(this.#tx!);
-      if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
-        (result as unknown as Promise<unknown>).then(undefined, () => {});
-        throw pmemError('ERR_HEAP_TX_ASYNC', 'A nested transaction function returned a promise: transactions are synchronous (no await inside)');
-      }
+      refuseAsync(result, 'A nested transaction function');
       return result;
     } catch (e) {
       // An inner failure fails the whole transaction, even if the outer function catches it (as in libpmemobj).
@@ -797,6 +791,14 @@ export class Heap {
     const error = Object.assign(pmemError('ERR_HEAP_TX_ABORTED', `The transaction was aborted${reason === undefined ? '' : ` (${describeError(reason)})`}; everything it changed was rolled back`), { cause: reason });
     if (this.#doomed === null) this.#doomed = { error };
     return error;
+  }
+}
+
+/** A transaction function that returned a promise (an async function) is refused: what it awaits would run after the commit. */
+function refuseAsync(result: unknown, what: string): void {
+  if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+    (result as Promise<unknown>).then(undefined, () => {}); // its rejection is ours to report, not unhandled
+    throw pmemError('ERR_HEAP_TX_ASYNC', `${what} returned a promise: transactions are synchronous (no await inside); everything the transaction changed is rolled back`);
   }
 }
 
