@@ -27,7 +27,8 @@
       "cflags_cc": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2", "-fexceptions", "-fasynchronous-unwind-tables"],
       "conditions": [
         ["target_arch=='x64'", { "sources": ["native/arch/x86_64/cpu.cc"] }],
-        ["target_arch!='x64'", { "sources": ["native/arch/generic/cpu.cc"] }]
+        ["target_arch=='arm64'", { "sources": ["native/arch/aarch64/cpu.cc"] }],
+        ["target_arch!='x64' and target_arch!='arm64'", { "sources": ["native/arch/generic/cpu.cc"] }]
       ]
     }
   ]

@@ -195,6 +195,8 @@ export interface NativeBinding {
   getDax(path: string): DaxState;
   setDax(path: string, enabled: boolean): DaxState;
   cpuInfo(): CpuInfo;
+  /** The line offsets a flush of [offset, offset + length) cleans at line size `line` (the aarch64 walk): for the tests. */
+  flushPlan(offset: number, length: number, line: number): number[];
   deviceProbe(path: string): NativeDeviceFacts;
   /** FS_IOC_FIEMAP extents as (logical, physical, length) triples. */
   fileExtents(path: string): Float64Array;

@@ -192,6 +192,9 @@ function warningsFor(info: DeviceInfo): string[] {
   if (info.badBlocks.length > 0)
     w.push(`${info.badBlocks.length} known bad range(s): loads from them raise SIGBUS; use readSafe() or repair`);
   if (info.cxl !== null && !info.cxl.committed) w.push(`CXL region ${info.cxl.region} is not committed`);
+  const cpu = native.cpuInfo();
+  if (info.tier.granularity === 'cacheline' && !cpu.flushReachesPersistence)
+    w.push(`this CPU's cache flush is ${cpu.flush.toUpperCase()}: ${cpu.flushNote}; persist() cannot promise durability here`);
   if (info.region !== null && info.region.persistenceDomain === null)
     w.push(`${info.region.name} does not state a persistence domain: assuming ADR (flush, then fence)`);
   return w;

@@ -9,6 +9,9 @@ export { getDax, setDax, cpuInfo, liveMappings } from './dax';
 export type { ErrorCode, PmemError } from './errors';
 export type {
   CpuInfo,
+  CpuInfoX64,
+  CpuInfoArm64,
+  CpuInfoOther,
   DaxState,
   Granularity,
   LockMode,

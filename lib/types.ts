@@ -48,8 +48,29 @@ export interface PersistDirtyResult {
   bytes: number;
 }
 
-export interface CpuInfo {
-  arch: string;
+/** What cpuInfo() says on every architecture. */
+interface CpuInfoCommon {
+  /** How node-pmem/kv's CRC-32C is computed: SSE4.2's crc32, the Arm CRC extension, or a table. */
+  crc32c: 'sse4.2' | 'crc32' | 'table';
+  /** The step of the flush: the smallest data cache line (64 on x86-64; CTR_EL0's on aarch64). */
+  cacheLineSize: number;
+  /** Copies at least this large use non-temporal stores, where there are any. */
+  nonTemporalThreshold: number;
+  /** The fence that ends a flush: sfence (x86-64), dsb sy (aarch64). */
+  fence: 'sfence' | 'dsb sy' | 'seq_cst';
+  /**
+   * Whether flush then fence reaches the point of persistence: true for x86-64's flushes and for
+   * DC CVAP/CVADP; false for DC CVAC, which cleans only to the point of coherency (the cacheline
+   * tier is then not detected on files; see granularityReason).
+   */
+  flushReachesPersistence: boolean;
+  /** Why this flush was chosen when it is not the best the CPU names (a refused probe, a knob); '' otherwise. */
+  flushNote: string;
+}
+
+/** cpuInfo() on x86-64. */
+export interface CpuInfoX64 extends CpuInfoCommon {
+  arch: 'x64';
   /** The flush instruction chosen for cacheline persistence. */
   flush: 'clwb' | 'clflushopt' | 'clflush' | 'none';
   /** The widest non-temporal store path used for large persistent copies. */
@@ -61,12 +82,34 @@ export interface CpuInfo {
   avx2: boolean;
   avx512f: boolean;
   sse42: boolean;
-  /** How node-pmem/kv's CRC-32C is computed: SSE4.2's crc32 instruction, or a table. */
-  crc32c: 'sse4.2' | 'table';
-  cacheLineSize: number;
-  /** Copies at least this large use non-temporal stores. */
-  nonTemporalThreshold: number;
 }
+
+/** cpuInfo() on aarch64, in Arm's terms. */
+export interface CpuInfoArm64 extends CpuInfoCommon {
+  arch: 'arm64';
+  /** DC CVADP (to the point of deep persistence), DC CVAP (persistence) or DC CVAC (coherency only). */
+  flush: 'cvadp' | 'cvap' | 'cvac';
+  /** No non-temporal path: copies are stores, then the same clean. */
+  nonTemporal: 'none';
+  /** HWCAP_DCPOP: the kernel says DC CVAP exists. */
+  dcpop: boolean;
+  /** HWCAP2_DCPODP: the kernel says DC CVADP exists. */
+  dcpodp: boolean;
+  /** DC CVAP ran once at startup without SIGILL (HWCAP alone is not trusted: emulators and hypervisors may lie). */
+  cvapExecutes: boolean;
+  cvadpExecutes: boolean;
+  /** HWCAP_CRC32: the CRC extension. */
+  crc32: boolean;
+}
+
+/** cpuInfo() on an architecture without flush routines here: cacheline persistence is unavailable. */
+export interface CpuInfoOther extends CpuInfoCommon {
+  arch: 'unknown';
+  flush: 'none';
+  nonTemporal: 'none';
+}
+
+export type CpuInfo = CpuInfoX64 | CpuInfoArm64 | CpuInfoOther;
 
 export interface DaxState {
   path: string;

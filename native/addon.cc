@@ -11,11 +11,14 @@
 #include <math.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "addon_data.h"
 #include "cpu.h"
 #include "dax.h"
 #include "device_info.h"
 #include "errors.h"
+#include "flush_lines.h"
 #include "flush_worker.h"
 #include "js_args.h"
 #include "js_object.h"
@@ -239,20 +242,33 @@ void CpuInfoJs(const Info& info) {
   const CpuFeatures& c = Cpu();
   const FlushOps& ops = Ops();
   JsObject o(info.GetIsolate());
-  o.Str("arch", ArchName())
-      .Str("flush", ops.flush_name)
-      .Str("nonTemporal", ops.nt_name)
-      .Bool("clwb", c.clwb)
-      .Bool("clflushopt", c.clflushopt)
-      .Bool("clflush", c.clflush)
-      .Bool("sse2", c.sse2)
-      .Bool("avx2", c.avx2)
-      .Bool("avx512f", c.avx512f)
-      .Bool("sse42", c.sse42)
-      .Str("crc32c", ops.crc32c_name)
-      .Num("cacheLineSize", kCacheLine)
-      .Num("nonTemporalThreshold", kNonTemporalThreshold);
+  o.Str("arch", ArchName()).Str("flush", ops.flush_name).Str("nonTemporal", ops.nt_name);
+  for (size_t i = 0; i < c.count; i++) o.Bool(c.list[i].name, c.list[i].present);
+  o.Str("crc32c", ops.crc32c_name)
+      .Num("cacheLineSize", static_cast<double>(ops.line_size))
+      .Num("nonTemporalThreshold", kNonTemporalThreshold)
+      .Str("fence", ops.fence_name)
+      .Bool("flushReachesPersistence", ops.flush_persistent)
+      .Str("flushNote", ops.flush_note);
   info.GetReturnValue().Set(o.value());
+}
+
+// flushPlan(offset, length, line) -> the offsets of the lines a flush of [offset, offset + length)
+// cleans at a line size of `line` (a power of two from 16 to 4096), from the walk the aarch64 flush
+// uses (flush_lines.h): how the tests check it covers every line at every line size.
+void FlushPlanJs(const Info& info) {
+  uint64_t off, len, line;
+  if (!Index(info[0], &off) || !Index(info[1], &len) || !Index(info[2], &line) || line < 16 || line > 4096 || (line & (line - 1)) != 0 ||
+      len > (1u << 20) || off > (1ull << 40)) {
+    return ThrowInvalidArg(info.GetIsolate(), "flushPlan(offset, length, line): integers, length <= 1 MiB, line a power of two in [16, 4096]");
+  }
+  std::vector<double> lines;
+  ForEachLine(static_cast<uintptr_t>(off), static_cast<size_t>(len), static_cast<size_t>(line), [&lines](uintptr_t p) { lines.push_back(static_cast<double>(p)); });
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(lines.size()));
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  for (size_t i = 0; i < lines.size(); i++) (void)out->Set(context, static_cast<uint32_t>(i), v8::Number::New(isolate, lines[i])).FromMaybe(false);
+  info.GetReturnValue().Set(out);
 }
 
 // crc32c(bytes: Uint8Array, start, end, seed) -> the CRC-32C of bytes[start, end) continuing from
@@ -312,6 +328,7 @@ void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, v8::Local<v8::Con
       {"deviceProbe", DeviceProbeJs},
       {"fileExtents", FileExtentsJs},
       {"cpuInfo", CpuInfoJs},
+      {"flushPlan", FlushPlanJs},
       {"liveMappings", LiveMappings},
       {"quarantine", QuarantineJs},
       {"buildInfo", BuildInfoJs},

@@ -31,7 +31,7 @@ void ProbeFileTier(int fd, DeviceFacts* out) {
     return;
   }
   out->tier = FileTier(err, out->statx_dax);
-  RefineTier(out->region, &out->tier);
+  RefineTier(out->region, &out->tier, false);
   out->tier_known = true;
 }
 
@@ -53,13 +53,13 @@ void ProbeTier(int fd, DeviceFacts* out) {
         out->tier.reason = AsyncDevDaxRefusal(out->region);
       } else {
         out->tier = DevDaxTier();
-        RefineTier(out->region, &out->tier);
+        RefineTier(out->region, &out->tier, true);
         out->tier_known = true;
       }
       return;
     case SourceKind::kBlock:
       out->tier = BlockTier(fd);
-      RefineTier(out->region, &out->tier);
+      RefineTier(out->region, &out->tier, false);
       out->tier_known = true;
       return;
     case SourceKind::kFile:

@@ -170,10 +170,12 @@ std::string DevDaxPageRefusal(const Source& src);
 // Why a writable device-dax on an asynchronous-flush (virtio-pmem) region is refused.
 std::string AsyncDevDaxRefusal(const RegionInfo& region);
 
-// Applies what the region says to a tier found from mmap: virtio-pmem (asynchronous flush) caps
-// it at page, an architecture without flush routines too, and persistence_domain cpu_cache
-// (eADR) lifts cacheline to byte. Decided per region, unlike libpmem2's system-wide check.
-void RefineTier(const RegionInfo& region, TierDecision* d);
+// Applies what the region and the CPU say to a tier found from mmap: virtio-pmem (asynchronous
+// flush) caps it at page, so does an architecture without flush routines, or one whose flush
+// stops at the point of coherency (except on device-dax, which has no msync: the reason says so),
+// and persistence_domain cpu_cache (eADR) lifts cacheline to byte. Decided per region, unlike
+// libpmem2's system-wide check.
+void RefineTier(const RegionInfo& region, TierDecision* d, bool devdax);
 
 // Validates the window, maps it (MAP_SYNC where the kernel allows, device-dax alignment) and
 // decides the tier. Takes ownership of src on success; on failure src is abandoned (files it

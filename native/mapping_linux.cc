@@ -163,7 +163,7 @@ std::string DevDaxPageRefusal(const Source& src) {
          " without the page cache, so use 'cacheline' (what 'auto' detects here) or 'byte' on an eADR platform";
 }
 
-void RefineTier(const RegionInfo& region, TierDecision* d) {
+void RefineTier(const RegionInfo& region, TierDecision* d, bool devdax) {
   // A virtio-pmem region flushes asynchronously: nothing finer than page, whatever mmap said.
   if (region.async_flush && d->granularity != Granularity::kPage) {
     d->granularity = Granularity::kPage;
@@ -173,6 +173,18 @@ void RefineTier(const RegionInfo& region, TierDecision* d) {
   if (d->granularity == Granularity::kCacheline && Ops().flush == nullptr) {
     d->granularity = Granularity::kPage;
     d->reason += "; but this CPU architecture has no cache flush routine here: page tier, msync";
+  }
+  // A flush that stops at the point of coherency (aarch64 without DC CVAP) does not make stores
+  // durable: leave it to msync, whose kernel flush knows the platform. Device-dax has no msync;
+  // there the clean is all there is, and the reason says so.
+  const FlushOps& ops = Ops();
+  if (d->granularity == Granularity::kCacheline && ops.flush != nullptr && !ops.flush_persistent) {
+    if (devdax) {
+      d->reason += std::string("; but ") + ops.flush_note + ": stores are durable only if this platform's point of coherency is persistent";
+    } else {
+      d->granularity = Granularity::kPage;
+      d->reason += std::string("; but ") + ops.flush_note + ", which does not reach persistent memory: page tier, msync";
+    }
   }
   // A CXL region: the memory controller (the device) is the persistence domain, whatever mmap said.
   if (region.cxl.found && d->granularity == Granularity::kCacheline && region.persistence_domain != "cpu_cache")
@@ -300,7 +312,7 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     }
   }
 
-  if (!read_only) RefineTier(region, &d);
+  if (!read_only) RefineTier(region, &d, src->kind == SourceKind::kDevDax);
 
   auto core = std::shared_ptr<MappingCore>(new MappingCore());
   core->addr_ = static_cast<char*>(addr);
@@ -316,6 +328,9 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     core->granularity_ = o.forced;
     core->forced_ = true;
     core->reason_ = std::string("forced by option (detected: ") + GranularityName(d.granularity) + ", " + d.reason + ")";
+    const FlushOps& ops = Ops();
+    if (o.forced == Granularity::kCacheline && ops.flush != nullptr && !ops.flush_persistent)
+      core->reason_ += std::string("; ") + ops.flush_note + ": the forced cacheline tier cleans with it, which does not reach persistent memory";
   } else {
     core->granularity_ = d.granularity;
     core->reason_ = d.reason;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import * as pmem from 'node-pmem';
-import { cpuInfo } from 'node-pmem';
+import { cpuInfo, type CpuInfoX64 } from 'node-pmem';
 import { REPO_ROOT, tmpDir, runNode, assertCleanExit, cpuFlags } from './helpers';
 
 const NAMES = ['open', 'getDax', 'setDax', 'cpuInfo', 'liveMappings'] as const;
@@ -55,8 +55,9 @@ describe('ESM', () => {
   });
 });
 
-describe('cpuInfo()', () => {
-  const info = cpuInfo();
+// /proc/cpuinfo's flags are x86-64's; aarch64's cpuInfo() is checked per CPU model under emulation (16-arm64.test.ts).
+describe('cpuInfo() on x86-64', { skip: process.arch !== 'x64' && 'not x86-64' }, () => {
+  const info = cpuInfo() as CpuInfoX64;
   const exp = expectedCpu();
 
   it('reports the architecture', () => {
@@ -84,6 +85,12 @@ describe('cpuInfo()', () => {
   it('cache line 64, non-temporal threshold 256 (libpmem default)', () => {
     assert.equal(info.cacheLineSize, 64);
     assert.equal(info.nonTemporalThreshold, 256);
+  });
+
+  it('sfence after the flush, which reaches persistence (ADR)', () => {
+    assert.equal(info.fence, 'sfence');
+    assert.equal(info.flushReachesPersistence, info.flush !== 'none');
+    assert.equal(info.flushNote, '');
   });
 
   it('callers cannot corrupt it (a fresh or a frozen object)', () => {

@@ -74,7 +74,8 @@ function otherNodes(): { node: string; version: string; abi: string }[] {
   for (const p of (process.env.NODE_PMEM_OTHER_NODES ?? '').split(':')) if (p) candidates.add(p);
   const lines = path.join(REPO_ROOT, '.node-lines');
   if (fs.existsSync(lines))
-    for (const major of fs.readdirSync(lines)) candidates.add(path.join(lines, major, 'package', 'bin', 'node'));
+    // <major>: this machine's architecture; <arch>-<major> holds another's (scripts/arm64.sh), which cannot run here.
+    for (const major of fs.readdirSync(lines)) if (/^\d+$/.test(major)) candidates.add(path.join(lines, major, 'package', 'bin', 'node'));
   const out: { node: string; version: string; abi: string }[] = [];
   for (const node of candidates) {
     if (!fs.existsSync(node)) continue;

@@ -18,16 +18,10 @@ const CpuFeatures& Cpu() {
 }
 
 const FlushOps& Ops() {
-  static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table"};
+  static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "seq_cst", ""};
   return ops;
 }
 
-const char* ArchName() {
-#if defined(__aarch64__)
-  return "arm64";
-#else
-  return "unknown";
-#endif
-}
+const char* ArchName() { return "unknown"; }
 
 }  // namespace pmem

@@ -8,11 +8,6 @@
 namespace pmem {
 namespace {
 
-bool EnvSet(const char* name) {
-  const char* v = getenv(name);
-  return v != nullptr && v[0] != '\0' && v[0] != '0';
-}
-
 // AVX state must be enabled by the OS (XCR0) before AVX instructions may run.
 bool OsSavesYmm(bool avx512) {
   unsigned int eax, ebx, ecx, edx;
@@ -24,20 +19,34 @@ bool OsSavesYmm(bool avx512) {
 }
 
 CpuFeatures Detect() {
-  CpuFeatures f;
+  bool clflush = false, clflushopt = false, clwb = false, sse2 = false, avx2 = false, avx512f = false, sse42 = false;
   unsigned int eax, ebx, ecx, edx;
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
-    f.clflush = edx & (1u << 19);
-    f.sse2 = edx & (1u << 26);
-    f.sse42 = ecx & (1u << 20);
+    clflush = edx & (1u << 19);
+    sse2 = edx & (1u << 26);
+    sse42 = ecx & (1u << 20);
   }
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-    f.clflushopt = ebx & (1u << 23);
-    f.clwb = ebx & (1u << 24);
-    f.avx2 = (ebx & (1u << 5)) && OsSavesYmm(false);
-    f.avx512f = (ebx & (1u << 16)) && OsSavesYmm(true);
+    clflushopt = ebx & (1u << 23);
+    clwb = ebx & (1u << 24);
+    avx2 = (ebx & (1u << 5)) && OsSavesYmm(false);
+    avx512f = (ebx & (1u << 16)) && OsSavesYmm(true);
   }
+  CpuFeatures f;
+  f.Add("clwb", clwb);
+  f.Add("clflushopt", clflushopt);
+  f.Add("clflush", clflush);
+  f.Add("sse2", sse2);
+  f.Add("avx2", avx2);
+  f.Add("avx512f", avx512f);
+  f.Add("sse42", sse42);
   return f;
+}
+
+bool Has(const CpuFeatures& f, const char* name) {
+  for (size_t i = 0; i < f.count; i++)
+    if (strcmp(f.list[i].name, name) == 0) return f.list[i].present;
+  return false;
 }
 
 void FenceSfence() { x86::Sfence(); }
@@ -61,24 +70,26 @@ __attribute__((target("sse4.2"))) PMEM_GUARDED_BODY uint32_t Crc32cSse42(uint32_
 }
 
 FlushOps Choose(const CpuFeatures& f) {
-  FlushOps ops{nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table"};
-  if (f.sse42 && !EnvSet("NODE_PMEM_NO_SSE42")) ops.crc32c = Crc32cSse42, ops.crc32c_name = "sse4.2";
-  if (f.clwb && !EnvSet("NODE_PMEM_NO_CLWB")) {
+  FlushOps ops{nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "sfence", ""};
+  if (Has(f, "sse42") && !KnobSet("NODE_PMEM_NO_SSE42")) ops.crc32c = Crc32cSse42, ops.crc32c_name = "sse4.2";
+  if (Has(f, "clwb") && !KnobSet("NODE_PMEM_NO_CLWB")) {
     ops.flush = FlushClwb, ops.flush_runs = extents::FlushRuns<x86::FlushClwb>, ops.flush_name = "clwb";
-  } else if (f.clflushopt && !EnvSet("NODE_PMEM_NO_CLFLUSHOPT")) {
+  } else if (Has(f, "clflushopt") && !KnobSet("NODE_PMEM_NO_CLFLUSHOPT")) {
     ops.flush = FlushClflushopt, ops.flush_runs = extents::FlushRuns<x86::FlushClflushopt>;
     ops.flush_name = "clflushopt";
-  } else if (f.clflush) {
+  } else if (Has(f, "clflush")) {
     ops.flush = FlushClflush, ops.flush_runs = extents::FlushRuns<x86::FlushClflush>, ops.flush_name = "clflush";
   }
-  if (EnvSet("NODE_PMEM_NO_MOVNT")) return ops;
-  if (f.avx512f && !EnvSet("NODE_PMEM_NO_AVX512F")) {
+  // Each of them writes the line back to the memory controller, which ADR makes persistent.
+  ops.flush_persistent = ops.flush != nullptr;
+  if (KnobSet("NODE_PMEM_NO_MOVNT")) return ops;
+  if (Has(f, "avx512f") && !KnobSet("NODE_PMEM_NO_AVX512F")) {
     ops.nt_copy = x86::NtCopyAvx512, ops.nt_fill = x86::NtFillAvx512, ops.nt_name = "avx512f";
     ops.non_temporal = true;
-  } else if (f.avx2 && !EnvSet("NODE_PMEM_NO_AVX2")) {
+  } else if (Has(f, "avx2") && !KnobSet("NODE_PMEM_NO_AVX2")) {
     ops.nt_copy = x86::NtCopyAvx2, ops.nt_fill = x86::NtFillAvx2, ops.nt_name = "avx2";
     ops.non_temporal = true;
-  } else if (f.sse2) {
+  } else if (Has(f, "sse2")) {
     ops.nt_copy = x86::NtCopySse2, ops.nt_fill = x86::NtFillSse2, ops.nt_name = "sse2";
     ops.non_temporal = true;
   }
