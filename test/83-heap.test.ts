@@ -225,6 +225,8 @@ describe('heap: transactions', () => {
       throwsCode(() => tx.add(NaN, 8), 'ERR_OUT_OF_RANGE');
       throwsCode(() => tx.add('1' as never, 8), 'ERR_INVALID_ARG_TYPE');
       tx.add(heap.root.offset, 0);
+      throwsCode(() => tx.addRef(heap.root.offset as never), 'ERR_INVALID_ARG_TYPE', 'addRef takes a Ref, not an offset');
+      throwsCode(() => tx.addRef(heap.root, 0, heap.root.size + 1), 'ERR_OUT_OF_RANGE');
     });
   });
 

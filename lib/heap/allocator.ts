@@ -24,6 +24,11 @@ import {
   type Geometry,
 } from './layout';
 
+/** Where the allocator notes the chunks it changes (for a rollback to reload). */
+export interface ChunkSet {
+  add(chunk: number): void;
+}
+
 /** What the allocator needs from the transaction it works in. */
 export interface TxSink {
   /** Log [offset, offset + length) before it changes. */
@@ -147,7 +152,7 @@ export class Allocator {
    * Allocates `size` bytes (1 .. the pool's capacity) through `tx`; returns [offset, usable size].
    * Throws ERR_HEAP_NO_SPACE, with nothing changed, when no room is left.
    */
-  alloc(size: number, tx: TxSink, touched: { add(chunk: number): void }): [number, number] {
+  alloc(size: number, tx: TxSink, touched: ChunkSet): [number, number] {
     if (size <= MAX_SMALL) return this.#allocSmall(classOf(size), tx, touched);
     return this.#allocLarge(Math.ceil(size / CHUNK_SIZE), tx, touched);
   }
@@ -186,17 +191,37 @@ export class Allocator {
     throw pmemError('ERR_HEAP_CORRUPT', `${this.#path}: chunk ${chunk} counts ${this.#count[chunk]} of ${blocks} blocks used, but its bitmap is full`);
   }
 
+  /** The offset of the block whose bit is `bit` of the bitmap word at `word`, in run `chunk`. */
+  #blockAt(chunk: number, word: number, bit: number): number {
+    const block = (word - (this.#g.bitmaps + chunk * BITMAP_BYTES)) * 8 + bit;
+    return this.#chunkStart(chunk) + block * SIZE_CLASSES[this.#cls[chunk]!]!;
+  }
+
+  /** The bitmap word (its offset) and bit of the block at `offset` in run `chunk`. */
+  #bitOf(chunk: number, offset: number): [number, number] {
+    const block = (offset - this.#chunkStart(chunk)) / SIZE_CLASSES[this.#cls[chunk]!]!;
+    return [this.#g.bitmaps + chunk * BITMAP_BYTES + (block >>> 5) * 4, block & 31];
+  }
+
   /** Sets the block's bit (the caller logged or will persist the word) and counts it; returns [offset, usable size]. */
   #claim(chunk: number, word: number, bit: number): [number, number] {
     const dv = this.#dv;
     dv.setUint32(word, (dv.getUint32(word, true) | (1 << bit)) >>> 0, true);
     this.#count[chunk]!++;
-    const size = SIZE_CLASSES[this.#cls[chunk]!]!;
-    const block = (word - (this.#g.bitmaps + chunk * BITMAP_BYTES)) * 8 + bit;
-    return [this.#chunkStart(chunk) + block * size, size];
+    return [this.#blockAt(chunk, word, bit), SIZE_CLASSES[this.#cls[chunk]!]!];
   }
 
-  #allocSmall(cls: number, tx: TxSink, touched: { add(chunk: number): void }): [number, number] {
+  /** Clears the block's bit (the caller logged or will persist the word), counts it out and lists a run that has room again; returns the blocks still used. */
+  #unclaim(chunk: number, word: number, bit: number): number {
+    const dv = this.#dv;
+    dv.setUint32(word, (dv.getUint32(word, true) & ~(1 << bit)) >>> 0, true);
+    const used = --this.#count[chunk]!;
+    const cls = this.#cls[chunk]!;
+    if (used === this.#blocksIn(cls) - 1) this.#list(chunk, cls);
+    return used;
+  }
+
+  #allocSmall(cls: number, tx: TxSink, touched: ChunkSet): [number, number] {
     let chunk = this.#runWithRoom(cls);
     if (chunk < 0) {
       chunk = this.#findFree(1);
@@ -228,8 +253,7 @@ export class Allocator {
     const chunk = this.#runWithRoom(cls);
     if (chunk < 0) return null;
     const [word, bit] = this.#freeBlock(chunk);
-    const block = (word - (this.#g.bitmaps + chunk * BITMAP_BYTES)) * 8 + bit;
-    return { chunk, word, bit, offset: this.#chunkStart(chunk) + block * SIZE_CLASSES[cls]!, size: SIZE_CLASSES[cls]! };
+    return { chunk, word, bit, offset: this.#blockAt(chunk, word, bit), size: SIZE_CLASSES[cls]! };
   }
 
   /** Stores a reservation's bit (the caller persists `word`). */
@@ -246,18 +270,13 @@ export class Allocator {
     const g = this.#g;
     const chunk = Math.floor((offset - g.data) / CHUNK_SIZE);
     if (this.#kind[chunk] !== KIND_RUN) return -1;
-    const cls = this.#cls[chunk]!;
-    if (this.#count[chunk] === 1 && this.#current[cls] !== chunk) return -1;
-    const block = (offset - this.#chunkStart(chunk)) / SIZE_CLASSES[cls]!;
-    const at = g.bitmaps + chunk * BITMAP_BYTES + (block >>> 5) * 4;
-    const dv = this.#dv;
-    dv.setUint32(at, (dv.getUint32(at, true) & ~(1 << (block & 31))) >>> 0, true);
-    const used = --this.#count[chunk]!;
-    if (used === this.#blocksIn(cls) - 1) this.#list(chunk, cls);
-    return at;
+    if (this.#count[chunk] === 1 && this.#current[this.#cls[chunk]!] !== chunk) return -1;
+    const [word, bit] = this.#bitOf(chunk, offset);
+    this.#unclaim(chunk, word, bit);
+    return word;
   }
 
-  #allocLarge(span: number, tx: TxSink, touched: { add(chunk: number): void }): [number, number] {
+  #allocLarge(span: number, tx: TxSink, touched: ChunkSet): [number, number] {
     const head = this.#findFree(span);
     if (head < 0) throw this.#noSpace(span * CHUNK_SIZE);
     const dv = this.#dv;
@@ -310,15 +329,14 @@ export class Allocator {
     if (kind === KIND_RUN) {
       const size = SIZE_CLASSES[this.#cls[chunk]!]!;
       if (within % size !== 0) return `inside a block of ${size} bytes, not at its start`;
-      const block = within / size;
-      const w = this.#dv.getUint32(g.bitmaps + chunk * BITMAP_BYTES + (block >>> 5) * 4, true);
-      return (w >>> (block & 31)) & 1 ? size : 'free (not allocated, or already freed)';
+      const [word, bit] = this.#bitOf(chunk, offset);
+      return (this.#dv.getUint32(word, true) >>> bit) & 1 ? size : 'free (not allocated, or already freed)';
     }
     return kind === KIND_CONTINUED ? 'inside a large object, not at its start' : 'free (not allocated, or already freed)';
   }
 
   /** Frees the object at `offset` (checked by the caller with sizeAt) through `tx`. */
-  free(offset: number, tx: TxSink, touched: { add(chunk: number): void }): void {
+  free(offset: number, tx: TxSink, touched: ChunkSet): void {
     const g = this.#g;
     const dv = this.#dv;
     const chunk = Math.floor((offset - g.data) / CHUNK_SIZE);
@@ -335,20 +353,14 @@ export class Allocator {
       if (chunk < this.#freeHint) this.#freeHint = chunk;
       return;
     }
-    const cls = this.#cls[chunk]!;
-    const block = (offset - this.#chunkStart(chunk)) / SIZE_CLASSES[cls]!;
-    const at = g.bitmaps + chunk * BITMAP_BYTES + (block >>> 5) * 4;
-    tx.snapshot(at & ~7, 8);
-    dv.setUint32(at, (dv.getUint32(at, true) & ~(1 << (block & 31))) >>> 0, true);
-    const used = --this.#count[chunk]!;
-    if (used === 0 && this.#current[cls] !== chunk) {
+    const [word, bit] = this.#bitOf(chunk, offset);
+    tx.snapshot(word & ~7, 8);
+    if (this.#unclaim(chunk, word, bit) === 0 && this.#current[this.#cls[chunk]!] !== chunk) {
       // An empty run goes back to the chunk pool (its bitmap is all zeros again), for any class or a large object.
       tx.snapshot(g.chunkTable + chunk * 8, 8);
       dv.setFloat64(g.chunkTable + chunk * 8, 0, true);
       this.#kind[chunk] = KIND_FREE;
       if (chunk < this.#freeHint) this.#freeHint = chunk;
-    } else if (used === this.#blocksIn(cls) - 1) {
-      this.#list(chunk, cls);
     }
   }
 

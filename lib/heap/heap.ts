@@ -9,8 +9,8 @@ import { invalidArgType, invalidArgValue, outOfRange, pmemError } from '../error
 import { crc32c } from '../kv/crc32c';
 import type { Mapping } from '../mapping';
 import { open as openMapping } from '../open';
-import type { Granularity, OpenOptions as MappingOpenOptions } from '../types';
-import { validateBoolean, validateFunction, validateInteger, validateKeys, validateObject, validateOneOf, validateString } from '../validate';
+import type { OpenOptions } from '../types';
+import { validateBoolean, validateFunction, validateInteger, validateKeys, validateObject, validateString } from '../validate';
 import { Allocator, type AllocatorStats, type TxSink } from './allocator';
 import {
   CHUNK_SIZE,
@@ -62,8 +62,8 @@ export interface HeapOpenOptions {
   rootSize?: number;
   /** Bytes of undo log to create (>= 4 KiB; default 64 KiB, or a sixteenth of a pool under 1 MiB): bounds what one transaction may change. */
   logSize?: number;
-  /** The durability tier to map the file at, as node-pmem's open(). */
-  granularity?: Granularity;
+  /** The durability tier to map the file at: node-pmem's open() option (which checks it). */
+  granularity?: OpenOptions['granularity'];
   /** Open a pool whose last session ended in an unsafe shutdown (see {@link HeapOpenReport}) instead of throwing. Default false. */
   allowUnsafeShutdown?: boolean;
 }
@@ -209,8 +209,9 @@ export class Heap {
     validateString(path, 'path');
     const o = checkOptions(options, 'Heap.open()', ['size', 'granularity']);
     const st = statSync(path, { throwIfNoEntry: false });
-    const mopts: MappingOpenOptions = {};
-    if (o.granularity !== undefined) mopts.granularity = o.granularity;
+    // open() checks its own options before it creates anything.
+    const mopts: OpenOptions = {};
+    if (o.granularity !== undefined) mopts.granularity = o.granularity as OpenOptions['granularity'];
     const creates = o.create && (st === undefined || (st.isFile() && st.size === 0));
     if (creates) {
       if (o.size === undefined) throw invalidArgValue('options.size', o.size, `is required to create ${path}`);
@@ -261,13 +262,16 @@ export class Heap {
       snapshot: (offset, length) => heap.#snapshot(offset, length),
       flushAtCommit: (offset, length) => heap.#freshRange(offset, length),
     };
+
+    const created = this.#readOrFormat(create, layout, rootSize ?? 64, logSize, uuid);
+    const d = this.#dv;
     this.#owner = {
       heap: this,
       state: this.#refState,
-      dv: this.#dv,
+      dv: d,
       u8: this.#u8,
-      uuidLo: 0,
-      uuidHi: 0,
+      uuidLo: d.getUint32(H_UUID, true),
+      uuidHi: d.getUint32(H_UUID + 4, true),
       check: (ref) => heap.#checkRef(ref),
       before: (ref, offset, length) => {
         if (heap.#depth > 0 && !heap.#freshObjects.has(ref.offset)) heap.#snapshot(offset, length);
@@ -279,13 +283,10 @@ export class Heap {
       inTransaction: () => heap.#depth > 0,
       atomically: (fn) => heap.transaction(fn),
     };
-
-    const created = this.#readOrFormat(create, layout, rootSize ?? 64, logSize, uuid);
-    const d = this.#dv;
-    (this.#owner as { uuidLo: number }).uuidLo = d.getUint32(H_UUID, true);
-    (this.#owner as { uuidHi: number }).uuidHi = d.getUint32(H_UUID + 4, true);
-    const rolledBack = this.#recover();
-    this.#alloc = new Allocator(d, this.#g, this.#path);
+    // A create built the allocator while it placed the root; an open builds it once the log has
+    // rolled back what a crash left, which may include its own chunk table and bitmaps.
+    const rolledBack = created ? null : this.#recover();
+    if (!created) this.#alloc = new Allocator(d, this.#g, this.#path);
     const rootOffset = d.getFloat64(H_ROOT_OFFSET, true);
     const rootBytes = d.getFloat64(H_ROOT_SIZE, true);
     const rootCheck = this.#alloc.sizeAt(rootOffset);
@@ -391,8 +392,8 @@ export class Heap {
     // The root: the first allocation, made directly (nothing to undo before the magic exists).
     const alloc = new Allocator(d, g, this.#path);
     const none: TxSink = { snapshot() {}, flushAtCommit() {} };
-    const [rootOffset] = alloc.alloc(rootSize, none, new Set());
-    const rootBytes = alloc.sizeAt(rootOffset) as number;
+    const [rootOffset, rootBytes] = alloc.alloc(rootSize, none, { add() {} });
+    this.#alloc = alloc;
     u8.fill(0, rootOffset, rootOffset + rootBytes);
     d.setFloat64(H_ROOT_OFFSET, rootOffset, true);
     d.setFloat64(H_ROOT_SIZE, rootSize, true);
@@ -603,11 +604,15 @@ export class Heap {
   }
 
   #offsetOf(target: unknown, name: string): number {
-    if (typeof target === 'number') return validateInteger(target, name);
-    const owner = Ref.ownerOf(target);
-    if (owner === null) throw invalidArgType(name, 'a Ref or an offset', target);
+    return typeof target === 'number' ? validateInteger(target, name) : this.#refOf(target, name, 'a Ref or an offset').offset;
+  }
+
+  /** `value` as a Ref of this heap: ERR_INVALID_ARG_TYPE for anything else, ERR_HEAP_FOREIGN_REF for another heap's. */
+  #refOf(value: unknown, name: string, expected: string): Ref {
+    const owner = Ref.ownerOf(value);
+    if (owner === null) throw invalidArgType(name, expected, value);
     if (owner !== this.#owner) throw pmemError('ERR_HEAP_FOREIGN_REF', `The ${name} belongs to another heap`, this.#path);
-    return (target as Ref).offset;
+    return value as Ref;
   }
 
   #resolve(offset: number, what: string): Ref {
@@ -777,13 +782,12 @@ export class Heap {
 
   #txAddRef(tx: Transaction, ref: unknown, at: unknown, length: unknown): void {
     this.#activeTx(tx, 'addRef');
-    const offset = this.#offsetOf(ref, 'ref');
-    const r = ref as Ref;
+    const r = this.#refOf(ref, 'ref', 'a Ref');
     this.#checkRef(r);
     const a = validateInteger(at, 'at', r.size);
     const len = length === undefined ? r.size - a : validateInteger(length, 'length', r.size - a);
-    if (this.#freshObjects.has(offset)) return;
-    this.#snapshot(offset + a, len);
+    if (this.#freshObjects.has(r.offset)) return;
+    this.#snapshot(r.offset + a, len);
   }
 
   #txAbort(tx: Transaction, reason: unknown): Error {
@@ -811,7 +815,7 @@ interface CheckedOptions {
   uuid: Uint8Array | undefined;
   count: number | null;
   size: number | undefined;
-  granularity: Granularity | undefined;
+  granularity: unknown;
 }
 
 /** The one place Heap.open's and Heap.fromMapping's options are checked, before anything is opened or created. */
@@ -836,7 +840,7 @@ function checkOptions(options: unknown, fn: string, extra: readonly ('size' | 'g
     uuid,
     count: o.unsafeShutdownCount === undefined || o.unsafeShutdownCount === null ? null : validateInteger(o.unsafeShutdownCount, 'options.unsafeShutdownCount'),
     size: o.size === undefined ? undefined : validateInteger(o.size, 'options.size', MAX_POOL_SIZE, MIN_POOL_SIZE),
-    granularity: o.granularity === undefined ? undefined : validateOneOf(o.granularity, 'options.granularity', ['byte', 'cacheline', 'page'] as const),
+    granularity: o.granularity,
   };
 }
 

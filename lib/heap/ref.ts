@@ -13,6 +13,7 @@
  * class (from then on it names that object, as a stale offset would; keep offsets, not freed Refs).
  */
 import { invalidArgType, outOfRange, pmemError } from '../errors';
+import { validateInteger } from '../validate';
 
 /** What a Ref needs from its heap. @internal */
 export interface RefOwner {
@@ -115,25 +116,25 @@ export class Ref {
   }
 
   setU8(at: number, value: number): void {
-    const v = checkInt(value, 0, 0xff);
+    const v = validateInteger(value, 'value', 0xff, 0);
     const off = this.#willStore(at, 1);
     this.#owner.dv.setUint8(off, v);
     this.#owner.after(off, 1);
   }
   setU16(at: number, value: number): void {
-    const v = checkInt(value, 0, 0xffff);
+    const v = validateInteger(value, 'value', 0xffff, 0);
     const off = this.#willStore(at, 2);
     this.#owner.dv.setUint16(off, v, true);
     this.#owner.after(off, 2);
   }
   setU32(at: number, value: number): void {
-    const v = checkInt(value, 0, 0xffffffff);
+    const v = validateInteger(value, 'value', 0xffffffff, 0);
     const off = this.#willStore(at, 4);
     this.#owner.dv.setUint32(off, v, true);
     this.#owner.after(off, 4);
   }
   setI32(at: number, value: number): void {
-    const v = checkInt(value, -0x80000000, 0x7fffffff);
+    const v = validateInteger(value, 'value', 0x7fffffff, -0x80000000);
     const off = this.#willStore(at, 4);
     this.#owner.dv.setInt32(off, v, true);
     this.#owner.after(off, 4);
@@ -232,10 +233,4 @@ export class Ref {
     o.dv.setFloat64(off + 8, target === null ? 0 : target.offset, true);
     o.after(off, REF_BYTES);
   }
-}
-
-function checkInt(value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number') throw invalidArgType('value', 'of type number', value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange('value', `an integer >= ${min} and <= ${max}`, value);
-  return value;
 }
