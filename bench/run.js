@@ -32,6 +32,7 @@ const { summarize, sample, fmtNs, fmtSize } = require('./lib/stats');
 const charness = require('./lib/charness');
 const { randomSlot } = require('./lib/random-slot');
 const { printTable: printResultTable } = require('./lib/table');
+const { Series, rounds } = require('./lib/series');
 const { loadMmapIo } = require('./lib/alt');
 const ramExt4 = require('./lib/ramext4');
 
@@ -94,38 +95,12 @@ const WRITE_SOURCE = 12 << 20; // the copies' source, page-aligned, up to 1 MiB
 const ALT_BASE = 48 << 20;
 
 // ---------------------------------------------------------------- results
-const series = new Map(); // id -> { samples: number[], rounds: number[][] }
+const series = new Series();
+const { record, stat, roundRatios } = series;
 const rows = []; // table rows
 const notes = [];
 const errors = [];
 const info = {};
-
-function record(id, samples) {
-  let s = series.get(id);
-  if (!s) series.set(id, (s = { samples: [], rounds: [] }));
-  s.samples.push(...samples);
-  s.rounds.push(samples);
-}
-function stat(id) {
-  const s = series.get(id);
-  if (!s || s.samples.length === 0) throw new Error(`no samples for ${id}`);
-  const st = summarize(s.samples);
-  if (!Number.isFinite(st.median) || st.median <= 0) throw new Error(`${id}: median is ${st.median}`);
-  return st;
-}
-/** Per-round ratios a/b (paired rounds), summarized: shows how stable a ratio is. */
-function roundRatios(a, b, invert = false) {
-  const ra = series.get(a).rounds;
-  const rb = series.get(b).rounds;
-  const n = Math.min(ra.length, rb.length);
-  const ratios = [];
-  for (let i = 0; i < n; i++) {
-    const ma = summarize(ra[i]).median;
-    const mb = summarize(rb[i]).median;
-    ratios.push(invert ? mb / ma : ma / mb);
-  }
-  return summarize(ratios);
-}
 
 /** "median [p10–p90]"; for a rate (bandwidth) formatter the low end comes from the slow p90 time. */
 const spread = (st, f = fmtNs) => (f.rate ? `${f(st.median)} [${f(st.p90)}–${f(st.p10)}]` : `${f(st.median)} [${f(st.p10)}–${f(st.p90)}]`);
@@ -216,18 +191,6 @@ function fsType(dir) {
   }
 }
 
-/** Alternate C and JS within each round, flipping the order every round. */
-function rounds(n, c, js) {
-  for (let r = 0; r < n; r++) {
-    if (r % 2 === 0) {
-      if (c) c(r);
-      js(r);
-    } else {
-      js(r);
-      if (c) c(r);
-    }
-  }
-}
 function runC(section, ...args) {
   const out = charness.run(FILE, section, CFG.samples, CFG.warmup, ...args);
   for (const [id, samples] of Object.entries(out)) if (Array.isArray(samples)) record(id, samples);
@@ -1006,7 +969,7 @@ async function main() {
   const met = rows.filter((r) => r.status === 'MET').length;
   console.log(`\ntargets: ${met} met, ${missed} missed${SMOKE ? ' (smoke run: tiny samples, not meaningful; it only proves every path works)' : missed ? ' (see bench/README.md)' : ''}`);
   fs.mkdirSync(path.dirname(JSON_OUT), { recursive: true });
-  const raw = Object.fromEntries([...series].map(([id, s]) => [id, { ...summarize(s.samples), rounds: s.rounds.length }]));
+  const raw = series.summaries();
   fs.writeFileSync(JSON_OUT, `${JSON.stringify({ smoke: SMOKE, config: CFG, info, rows, notes, errors, series: raw }, null, 2)}\n`);
   if (errors.length) {
     for (const e of errors) console.error(`\nbench: ERROR in ${e}`);

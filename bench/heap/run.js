@@ -51,6 +51,7 @@ const { Heap } = require('node-pmem/heap');
 const { summarize, fmtNs, fmtSize } = require('../lib/stats');
 const { debVersion, harness, HarnessUnavailable, BUILD_DIR } = require('../lib/charness');
 const { printTable: printResultTable } = require('../lib/table');
+const { Series, rounds } = require('../lib/series');
 
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
@@ -109,36 +110,13 @@ function mix(i) {
 }
 
 // ---------------------------------------------------------------- results
-const series = new Map(); // id -> { samples, rounds }
+const series = new Series({ positive: true });
+const { record, stat, roundRatios } = series;
 const rows = [];
 const notes = [];
 const errors = [];
 
-function record(id, samples) {
-  if (!Array.isArray(samples) || samples.length === 0) throw new Error(`no samples for ${id}`);
-  for (const s of samples) if (!Number.isFinite(s) || s <= 0) throw new Error(`${id}: sample ${s} is not a positive number`);
-  let s = series.get(id);
-  if (!s) series.set(id, (s = { samples: [], rounds: [] }));
-  s.samples.push(...samples);
-  s.rounds.push(samples);
-}
-function stat(id) {
-  const s = series.get(id);
-  if (!s || s.samples.length === 0) throw new Error(`no samples for ${id}`);
-  const st = summarize(s.samples);
-  if (!Number.isFinite(st.median) || st.median <= 0) throw new Error(`${id}: median is ${st.median}`);
-  return st;
-}
 const spread = (st) => `${fmtNs(st.median)} [${fmtNs(st.p10)}–${fmtNs(st.p90)}]`;
-
-/** Per-round ratios a/b (the rounds are paired), summarized: how stable the ratio is. */
-function roundRatios(a, b) {
-  const ra = series.get(a).rounds;
-  const rb = series.get(b).rounds;
-  const ratios = [];
-  for (let i = 0; i < Math.min(ra.length, rb.length); i++) ratios.push(summarize(ra[i]).median / summarize(rb[i]).median);
-  return summarize(ratios);
-}
 
 /** One row: node-pmem (id js) against libpmemobj (id c), or the JS figure alone without C. */
 function row(section, label, js, c, { target = TARGET } = {}) {
@@ -192,17 +170,6 @@ function runC(section, ...args) {
 }
 
 /** Alternate C and JS within each round, flipping the order every round. */
-function rounds(c, js) {
-  for (let r = 0; r < CFG.rounds; r++) {
-    if (r % 2 === 0) {
-      if (HAVE_C) c();
-      js();
-    } else {
-      js();
-      if (HAVE_C) c();
-    }
-  }
-}
 
 /** Warm up, then `samples` timings of fn(batch) in ns per operation; `before` (untimed) runs ahead of each. */
 function sample(fn, batch, { before, after } = {}) {
@@ -261,7 +228,8 @@ function benchTx() {
   const runners = CFG.txRanges.map((k) => [k, makeTxRunner(k)]);
   for (const [, run] of runners) run(CFG.prime);
   rounds(
-    () => runC('tx', CFG.txBatch, CFG.txRanges.join(',')),
+    CFG.rounds,
+    HAVE_C && (() => runC('tx', CFG.txBatch, CFG.txRanges.join(','))),
     () => {
       for (const [k, run] of runners) record(`js.tx.${k}`, sample(run, CFG.txBatch));
     },
@@ -300,7 +268,8 @@ function benchAlloc() {
     }
   }
   rounds(
-    () => runC('alloc', CFG.allocBatch, CFG.allocSizes.join(',')),
+    CFG.rounds,
+    HAVE_C && (() => runC('alloc', CFG.allocBatch, CFG.allocSizes.join(','))),
     () => {
       for (const [size, r] of runners) {
         record(`js.alloc.atomic.${size}`, sample(r.atomic, CFG.allocBatch));
@@ -377,7 +346,8 @@ function benchList() {
   }
   listReset();
   rounds(
-    () => runC('list', CFG.listBatch, CFG.buckets),
+    CFG.rounds,
+    HAVE_C && (() => runC('list', CFG.listBatch, CFG.buckets)),
     () => record('js.list.insert', sample(listInserts, CFG.listBatch, { before: listReset, after: () => listCheck(CFG.listBatch) })),
   );
   listReset();
@@ -556,7 +526,7 @@ function main() {
   console.log(`\ntargets (≤ ${TARGET}× libpmemobj): ${HAVE_C ? `${met} met, ${missed} missed` : 'not checked (no C baseline)'}${SMOKE ? ' (smoke run: not meaningful; it only proves every path works)' : ''}`);
   try {
     fs.mkdirSync(path.dirname(JSON_OUT), { recursive: true });
-    const raw = Object.fromEntries([...series].map(([id, s]) => [id, { ...summarize(s.samples), rounds: s.rounds.length }]));
+    const raw = series.summaries();
     fs.writeFileSync(JSON_OUT, `${JSON.stringify({ smoke: SMOKE, config: CFG, node: process.version, libpmemobj: HAVE_C ? objVersion : null, loadStart, loadEnd, seconds, rows, notes, errors, series: raw }, null, 2)}\n`);
   } catch (error) {
     errors.push(`writing ${JSON_OUT}: ${error.message}`);
