@@ -55,19 +55,19 @@ bool Executes(void (*clean)(uintptr_t)) {
 
 struct Detected {
   CpuFeatures features;
-  bool cvadp = false, cvap = false, crc32 = false;
+  bool dcpop = false, cvadp = false, cvap = false, crc32 = false;
 };
 
 Detected Detect() {
   Detected d;
   const unsigned long hwcap = getauxval(AT_HWCAP);
   const unsigned long hwcap2 = getauxval(AT_HWCAP2);
-  const bool dcpop = hwcap & HWCAP_DCPOP;
+  d.dcpop = hwcap & HWCAP_DCPOP;
   const bool dcpodp = hwcap2 & HWCAP2_DCPODP;
   d.crc32 = hwcap & HWCAP_CRC32;
   d.cvadp = dcpodp && Executes(CleanCvadp);
-  d.cvap = dcpop && Executes(CleanCvap);
-  d.features.Add("dcpop", dcpop);
+  d.cvap = d.dcpop && Executes(CleanCvap);
+  d.features.Add("dcpop", d.dcpop);
   d.features.Add("dcpodp", dcpodp);
   d.features.Add("cvapExecutes", d.cvap);
   d.features.Add("cvadpExecutes", d.cvadp);
@@ -115,9 +115,8 @@ FlushOps Choose(const Detected& d) {
     ops.flush_persistent = true;
   } else {
     ops.flush = FlushCvac, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvac>>, ops.flush_name = "cvac";
-    const bool advertised = (getauxval(AT_HWCAP) & HWCAP_DCPOP) != 0;
     ops.flush_note = no_cvap     ? "DC CVAP disabled by NODE_PMEM_NO_CVAP: DC CVAC, which cleans only to the point of coherency"
-                     : advertised ? "HWCAP_DCPOP is set but DC CVAP raised SIGILL when tried: DC CVAC, which cleans only to the point of coherency"
+                     : d.dcpop    ? "HWCAP_DCPOP is set but DC CVAP raised SIGILL when tried: DC CVAC, which cleans only to the point of coherency"
                                   : "no DC CVAP on this CPU (HWCAP_DCPOP clear): DC CVAC, which cleans only to the point of coherency";
   }
   return ops;
