@@ -11,8 +11,6 @@
 #include <math.h>
 #include <unistd.h>
 
-#include <vector>
-
 #include "addon_data.h"
 #include "cpu.h"
 #include "dax.h"
@@ -262,12 +260,13 @@ void FlushPlanJs(const Info& info) {
       len > (1u << 20) || off > (1ull << 40)) {
     return ThrowInvalidArg(info.GetIsolate(), "flushPlan(offset, length, line): integers, length <= 1 MiB, line a power of two in [16, 4096]");
   }
-  std::vector<double> lines;
-  ForEachLine(static_cast<uintptr_t>(off), static_cast<size_t>(len), static_cast<size_t>(line), [&lines](uintptr_t p) { lines.push_back(static_cast<double>(p)); });
   v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(lines.size()));
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  for (size_t i = 0; i < lines.size(); i++) (void)out->Set(context, static_cast<uint32_t>(i), v8::Number::New(isolate, lines[i])).FromMaybe(false);
+  v8::Local<v8::Array> out = v8::Array::New(isolate);
+  uint32_t n = 0;
+  ForEachLine(static_cast<uintptr_t>(off), static_cast<size_t>(len), static_cast<size_t>(line), [&](uintptr_t p) {
+    (void)out->Set(context, n++, v8::Number::New(isolate, static_cast<double>(p))).FromMaybe(false);
+  });
   info.GetReturnValue().Set(out);
 }
 
