@@ -175,11 +175,16 @@ function openBenchFile() {
   m.persist();
   info.file = { path: FILE, fs: fsType(DIR), granularity: m.granularity, detectedGranularity: m.detectedGranularity, forced: m.forced, reason: m.granularityReason };
   try {
-    const { native } = require('../dist/binding.js');
-    handle = native.open(FILE, { create: false, exclusive: false, size: -1, sparse: false, readOnly: false, offset: 0, length: -1, granularity: 'cacheline', lock: 'none', mode: 0o600 });
+    handle = openRawHandle(FILE);
   } catch (error) {
     notes.push(`raw native handle unavailable (diagnostic rows skipped): ${error.message}`);
   }
+}
+
+/** The addon's own handle on an existing file, forced cacheline tier: what the TS layer wraps. */
+function openRawHandle(file) {
+  const { native } = require('../dist/binding.js');
+  return native.open(file, { create: false, exclusive: false, size: -1, sparse: false, readOnly: false, offset: 0, length: -1, granularity: 'cacheline', lock: 'none', mode: 0o600 });
 }
 
 function fsType(dir) {
@@ -356,7 +361,7 @@ function benchExtents() {
       compare(S, `${n} extents: n×persist() vs C n×pmem_persist`, `js.extents.${n}.persist_each`, `c.extents.${n}.pmem_persist_each`);
       if (handle) {
         compare(S, `(diag) ${n} extents: raw handle.persistExtents (prefilled, no markDirty) vs C`, `js.extents.${n}.native`, `c.extents.${n}.flush_drain`);
-        compare(S, `(diag) ${n} extents: bare JS loop filling the pairs + raw handle.persistExtents vs C`, `js.extents.${n}.bare_fill`, `c.extents.${n}.flush_drain`);
+        compare(S, `(bound) ${n} extents: bare JS loop filling the pairs (no method call, no checks) + raw handle.persistExtents vs C`, `js.extents.${n}.bare_fill`, `c.extents.${n}.flush_drain`);
         compare(S, `(diag) ${n} extents: C recording the ranges as doubles first, then flushing them, vs C`, `c.extents.${n}.recorded`, `c.extents.${n}.flush_drain`);
       }
     }
@@ -432,6 +437,41 @@ function makeRandomRunners(map, view, span) {
   return runners;
 }
 
+/**
+ * The floor under the random rows: the raw native handle (no TS layer) on its own mapping of the
+ * file, persisting and copying as the rows above do, and the same random stores followed by an
+ * addon call whose body does nothing (pins(): no flush, no fence) or by no call at all.
+ */
+function makeRawRandomRunners(raw, span) {
+  const view = new Uint8Array(raw.buffer());
+  view.subarray(0, span).fill(0); // this mapping has its own page tables: fault them in too
+  const lines = span / 64;
+  const src = view.subarray(span, span + 4096);
+  let t = 0;
+  return {
+    persist64: (batch) => {
+      for (let b = 0; b < batch; b++, t++) {
+        const off = randomSlot(t, lines) * 64;
+        view[off] = t;
+        raw.persist(off, 64);
+      }
+    },
+    emptyCall: (batch) => {
+      for (let b = 0; b < batch; b++, t++) {
+        const off = randomSlot(t, lines) * 64;
+        view[off] = t;
+        raw.pins();
+      }
+    },
+    storesOnly: (batch) => {
+      for (let b = 0; b < batch; b++, t++) view[randomSlot(t, lines) * 64] = t;
+    },
+    write4096: (batch) => {
+      for (let b = 0; b < batch; b++, t++) raw.copyPersist(randomSlot(t, span / 4096) * 4096, src);
+    },
+  };
+}
+
 /** One mapping of the random file per worker, each persisting random lines; aggregate persists/s. */
 async function workerRate(workers, span, persists) {
   const { Worker } = require('node:worker_threads');
@@ -477,6 +517,7 @@ async function workerRate(workers, span, persists) {
 
 async function benchRandom() {
   const span = CFG.randomSpan;
+  let raw = null;
   const rm = pmem.open(RANDOM_FILE, { create: true, size: span + (1 << 20), granularity: 'cacheline', lock: 'none' });
   try {
     const view = rm.bytes();
@@ -484,12 +525,18 @@ async function benchRandom() {
     for (let i = 0; i < 1 << 20; i++) view[span + i] = (i * 7 + 1) & 255;
     rm.persist();
     const runners = makeRandomRunners(rm, view, span);
+    raw = handle && openRawHandle(RANDOM_FILE);
+    const rawRunners = raw && makeRawRandomRunners(raw, span);
     const per = CFG.extentsPerSample;
     rounds(CFG.rounds, WITH_C && (() => {
       const out = charness.run(RANDOM_FILE, 'random', CFG.samples, CFG.warmup, CFG.persistBatch, RANDOM_WRITE_SIZES.join(','), RANDOM_EXTENT_COUNTS.join(','), per);
       for (const [id, samples] of Object.entries(out)) if (Array.isArray(samples)) record(id, samples);
     }), () => {
       record('js.random.persist64', sample(runners.persist64, CFG.persistBatch, CFG.samples, CFG.warmup));
+      if (rawRunners) {
+        for (const k of ['persist64', 'emptyCall', 'storesOnly']) record(`js.random.raw.${k}`, sample(rawRunners[k], CFG.persistBatch, CFG.samples, CFG.warmup));
+        record('js.random.raw.write4096', sample(rawRunners.write4096, writeBatch(4096), CFG.samples, CFG.warmup));
+      }
       for (const size of RANDOM_WRITE_SIZES) record(`js.random.write.${size}`, sample(runners[`write.${size}`], writeBatch(size), CFG.samples, CFG.warmup));
       for (const n of RANDOM_EXTENT_COUNTS) {
         const iters = Math.ceil(per / n);
@@ -500,9 +547,15 @@ async function benchRandom() {
     const where = `random lines of a ${fmtSize(span)} mapping`;
     if (WITH_C) {
       compare(S, `persist(64 B) vs C pmem_persist, ${where}`, 'js.random.persist64', 'c.random.persist64.pmem_persist', { max: 1.1 });
+      if (rawRunners) {
+        compare(S, `(diag) raw handle.persist, no TS layer, vs pmem_persist, ${where}`, 'js.random.raw.persist64', 'c.random.persist64.pmem_persist');
+        compare(S, `(bound) a random store + an addon call whose body does nothing (no flush, no fence) vs C store + pmem_persist, ${where}`, 'js.random.raw.emptyCall', 'c.random.persist64.pmem_persist');
+        compare(S, `(diag) the random stores alone, no call, JS vs C store + pmem_persist, ${where}`, 'js.random.raw.storesOnly', 'c.random.persist64.pmem_persist');
+      }
       compare(S, `(diag) C pmem_persist, ${where}, with ~100 ns of other work between calls (its time subtracted), vs back to back`, 'c.random.persist64.spaced', 'c.random.persist64.pmem_persist');
       for (const size of RANDOM_WRITE_SIZES) {
         compare(S, `write(${fmtSize(size)}, { persist: true }) vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets of a ${fmtSize(span)} mapping`, `js.random.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', min: size >= 4096 ? 0.95 : undefined, fmt: gbps(size) });
+        if (rawRunners && size === 4096) compare(S, `(diag) 4 KiB: raw handle.copyPersist, no TS layer, vs pmem_memcpy_persist, random 4 KiB-aligned offsets`, 'js.random.raw.write4096', 'c.random.write.4096.pmem_memcpy_persist', { kind: 'bandwidth', fmt: gbps(4096) });
       }
       // No targets here: issue 16's extent targets are section 2's rows. C's plain loop flushes
       // each range as given; persistDirty and persistRanges coalesce (sort and merge), which for
@@ -525,6 +578,7 @@ async function benchRandom() {
     single(S, `persist(64 B) from worker_threads, one mapping each, ${where}: 1 worker`, rate(one));
     single(S, `persist(64 B) from worker_threads, one mapping each, ${where}: 2 workers (aggregate; ${info.workers.cores} cores)`, rate(two), { baseline: `${(two / one).toFixed(2)}× of 1 worker` });
   } finally {
+    if (raw) raw.close();
     rm.close();
     fs.rmSync(RANDOM_FILE, { force: true });
   }
