@@ -22,13 +22,29 @@ inline bool Index(v8::Local<v8::Value> v, uint64_t* out) {
   return true;
 }
 
-// The bytes of a typed array argument of exactly this kind; false otherwise, or when its buffer
-// is detached (a detached view has length 0 and would otherwise read as an empty source).
-// Buffer() moves an on-heap array's bytes off-heap once; Data() is then stable.
+// V8's typed_array_max_size_in_heap default (a build-time setting): typed arrays up to this many
+// bytes may keep their bytes on the V8 heap, where GetContents copies them out.
+constexpr size_t kOnHeapMax = 64;
+
+// The bytes of a typed array argument of exactly this kind, in place (the call may write them);
+// false otherwise, or when its buffer is detached (a detached view has length 0 and would
+// otherwise read as an empty source). Where V8 has GetContents (13+), an off-heap array's bytes
+// come in that one V8 call instead of four (ByteLength, Buffer, Data, ByteOffset); an on-heap one
+// comes back as a copy, so it takes the four calls, whose Buffer() moves its bytes off-heap for
+// good (Data() is then stable, and the next call takes the one-call path).
 template <typename T>
 bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
   if (!is_kind) return false;
   v8::Local<v8::ArrayBufferView> view = v.As<v8::ArrayBufferView>();
+#if V8_MAJOR_VERSION >= 13
+  uint8_t copied[kOnHeapMax];
+  v8::MemorySpan<uint8_t> bytes = view->GetContents(v8::MemorySpan<uint8_t>(copied, kOnHeapMax));
+  if (bytes.size() != 0 && bytes.data() != copied) {
+    *length = bytes.size() / sizeof(T);
+    *data = reinterpret_cast<T*>(bytes.data());
+    return true;
+  }
+#endif
   *length = view->ByteLength() / sizeof(T);
   if (*length == 0) {
     *data = nullptr;
@@ -39,9 +55,8 @@ bool ViewOf(v8::Local<v8::Value> v, bool is_kind, T** data, size_t* length) {
 }
 
 // The bytes of a Uint8Array the call only reads (a copy's source): ViewOf's contract in one V8 call
-// where V8 has it (13+). An on-heap array of up to kOnHeapMax bytes is copied into `storage`, so
-// *data is valid while `storage` is.
-constexpr size_t kOnHeapMax = 64;  // V8's typed_array_max_size_in_heap default
+// where V8 has it (13+), on-heap arrays included: one of up to kOnHeapMax bytes is copied into
+// `storage`, so *data is valid while `storage` is.
 inline bool SourceBytes(v8::Local<v8::Value> v, uint8_t (&storage)[kOnHeapMax], const char** data, size_t* length) {
 #if V8_MAJOR_VERSION >= 13
   if (!v->IsUint8Array()) return false;

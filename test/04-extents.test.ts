@@ -445,6 +445,33 @@ describe('the native persistExtents contract (the raw handle under persistDirty)
       }
     });
 
+    it(`'${tier}': writes (runs, bytes) into the caller's own bytes, on the V8 heap or off it, at any byteOffset`, () => {
+      const h = rawHandle(64 * PAGE, tier);
+      try {
+        const unit = tier === 'page' ? PAGE : 64;
+        // 16 bytes (kept on the V8 heap), the same array again (moved off it by the first call),
+        // 4 KiB (off-heap from the start), and a view 24 bytes into a larger buffer.
+        const small = new Float64Array([unit, 1]);
+        const large = new Float64Array(512);
+        large.set([0, 1, 5 * unit, unit]);
+        const inner = new Float64Array(new ArrayBuffer(256), 24, 4);
+        inner.set([2 * unit, 1, 9 * unit, 2 * unit]);
+        for (const [name, pairs, count, result] of [
+          ['on-heap', small, 1, [1, unit]],
+          ['on-heap, second call', small, 1, [1, unit]],
+          ['off-heap', large, 2, [2, 2 * unit]],
+          ['at byteOffset 24', inner, 2, [2, 3 * unit]],
+        ] as const) {
+          if (name === 'on-heap, second call') small.set([unit, 1]);
+          assert.equal(h.persistExtents(pairs, count), result[0], name);
+          assert.deepEqual([pairs[0], pairs[1]], result, name);
+        }
+        assert.deepEqual([...new Float64Array(inner.buffer, 0, 3)], [0, 0, 0], 'nothing written before the view');
+      } finally {
+        h.close();
+      }
+    });
+
     it(`'${tier}': an invalid pair anywhere gives -EINVAL and leaves every pair as it was`, () => {
       const h = rawHandle(16 * PAGE, tier);
       const len = 16 * PAGE;
