@@ -10,6 +10,7 @@
         "native/mapping_linux.cc",
         "native/quarantine_linux.cc",
         "native/persist.cc",
+        "native/flush_probe_linux.cc",
         "native/extent.cc",
         "native/dax_linux.cc",
         "native/device_info_linux.cc",

@@ -64,6 +64,13 @@ interface CpuInfoCommon {
    * tier is then not detected on files; see granularityReason).
    */
   flushReachesPersistence: boolean;
+  /**
+   * Whether the flush instruction itself faults on a page truncated away under a mapping, as it
+   * does on hardware (tried once, on a page of a memfd truncated to nothing). Where it does not
+   * (an emulator running the flush without a page walk, such as QEMU's TCG), a flush also loads
+   * the last byte of its range, so that a truncation is still reported as ERR_PMEM_TRUNCATED.
+   */
+  flushFaultsOnMissingPage: boolean;
   /** Why this flush was chosen when it is not the best the CPU names (a refused probe, a knob); '' otherwise. */
   flushNote: string;
 }

@@ -23,6 +23,7 @@
 #include "kv_index_wrap.h"
 #include "linux_compat.h"
 #include "mapping_wrap.h"
+#include "persist.h"
 #include "quarantine.h"
 #include "source.h"
 #include "v8_compat.h"
@@ -247,6 +248,7 @@ void CpuInfoJs(const Info& info) {
       .Num("nonTemporalThreshold", kNonTemporalThreshold)
       .Str("fence", ops.fence_name)
       .Bool("flushReachesPersistence", ops.flush_persistent)
+      .Bool("flushFaultsOnMissingPage", FlushFaultsOnMissingPage())
       .Str("flushNote", ops.flush_note);
   info.GetReturnValue().Set(o.value());
 }

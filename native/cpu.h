@@ -33,7 +33,9 @@ struct FlushOps {
   // Write back the cache lines covering [addr, addr+len); nullptr when the architecture has none.
   void (*flush)(const void* addr, size_t len);
   // persistExtents' merge-and-flush pass with `flush` inlined (extent_merge.h); nullptr with it.
-  extents::PassResult (*flush_runs)(extents::Pair* pairs, size_t count, uint64_t unit, uint64_t limit, char* base);
+  // touch_last: load the last run's last byte (where the flush does not fault; flush_probe_linux.cc).
+  extents::PassResult (*flush_runs)(extents::Pair* pairs, size_t count, uint64_t unit, uint64_t limit, char* base,
+                                    bool touch_last);
   // Order earlier flushes and non-temporal stores before later stores.
   void (*fence)();
   // dst 64-byte aligned, len a multiple of 64: stores that bypass the cache (need only a fence).

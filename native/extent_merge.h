@@ -91,19 +91,19 @@ PassResult MergePass(Pair* pairs, size_t count, uint64_t unit, uint64_t limit, O
 
 // The hot path of persistExtents without its fence: every run goes to Line, an architecture's
 // cache-line flush loop, inlined here (an indirect call per run cost ~25 instructions of spills).
-// The load of the last run's last byte makes a truncated mapping fault under the SIGBUS guard even
-// where the flush instruction does not (an emulator running it without a page walk; see
-// persist.cc). One load is enough: truncation cuts a suffix, and runs close in offset order, so
-// when any run's page is gone the last run's is. A load per run instead waits for each line the
-// flush loop evicts to come back.
+// With touch_last, a load of the last run's last byte makes a truncated mapping fault under the
+// SIGBUS guard where the flush instruction does not (an emulator running it without a page walk;
+// see flush_probe_linux.cc). One load is enough: truncation cuts a suffix, and runs close in offset
+// order, so when any run's page is gone the last run's is. A load per run instead waits for each
+// line the flush loop evicts to come back.
 template <void (*Line)(const void*, size_t)>
-PMEM_GUARDED_BODY PassResult FlushRuns(Pair* pairs, size_t count, uint64_t unit, uint64_t limit, char* base) {
+PMEM_GUARDED_BODY PassResult FlushRuns(Pair* pairs, size_t count, uint64_t unit, uint64_t limit, char* base, bool touch_last) {
   uint64_t last_end = 0;
   PassResult r = MergePass<false>(pairs, count, unit, limit, [base, &last_end](uint64_t off, uint64_t len) {
     Line(base + off, len);
     last_end = off + len;
   });
-  if (last_end != 0) (void)*static_cast<const volatile char*>(base + last_end - 1);
+  if (touch_last && last_end != 0) (void)*static_cast<const volatile char*>(base + last_end - 1);
   return r;
 }
 

@@ -23,9 +23,16 @@ void TouchLast(const MappingCore* m, uint64_t off, uint64_t len) {
   if (len != 0) (void)*static_cast<const volatile char*>(m->addr() + off + len - 1);
 }
 
-// clwb/clflushopt/clflush fault on a page that is gone on hardware, but an emulator may run them
-// without a page walk (QEMU's TCG does): the load of the last byte makes the truncation seen there too.
+// The flushes fault on a page that is gone on hardware (FlushFaultsOnMissingPage): a truncation
+// is seen without a load of the range.
 PMEM_GUARDED_BODY int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
+  if (len != 0) Ops().flush(m->addr() + off, len);
+  return 0;
+}
+
+// An emulator may run them without a page walk (QEMU's TCG does): the load of the last byte makes
+// the truncation seen there too.
+PMEM_GUARDED_BODY int FlushLinesTouching(MappingCore* m, uint64_t off, uint64_t len) {
   if (len == 0) return 0;
   TouchLast(m, off, len);
   Ops().flush(m->addr() + off, len);
@@ -56,7 +63,9 @@ int MappingCore::MsyncRange(MappingCore* m, uint64_t off, uint64_t len) {
 
 PersistFn ChooseFlush(Granularity g) {
   switch (g) {
-    case Granularity::kCacheline: return Ops().flush != nullptr ? FlushLines : MappingCore::MsyncRange;
+    case Granularity::kCacheline:
+      if (Ops().flush == nullptr) return MappingCore::MsyncRange;
+      return FlushFaultsOnMissingPage() ? FlushLines : FlushLinesTouching;
     case Granularity::kByte: return FlushNothing;
     case Granularity::kPage: return MappingCore::MsyncRange;
   }

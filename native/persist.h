@@ -4,4 +4,9 @@
 
 namespace pmem {
 PersistFn ChooseFlush(Granularity g);
-}
+
+// Whether the cache-line flush itself faults on a page truncated away (hardware), so that a flush
+// needs no load of its range to notice a truncation; false under an emulator that flushes without
+// a page walk, or when the probe could not run. Probed once (flush_probe_linux.cc).
+bool FlushFaultsOnMissingPage();
+}  // namespace pmem

@@ -93,6 +93,11 @@ describe('cpuInfo() on x86-64', { skip: process.arch !== 'x64' && 'not x86-64' }
     assert.equal(info.flushNote, '');
   });
 
+  it('says whether the flush faults on a page truncated away (15-faults holds it to that), never without a flush', () => {
+    assert.equal(typeof info.flushFaultsOnMissingPage, 'boolean');
+    if (info.flush === 'none') assert.equal(info.flushFaultsOnMissingPage, false);
+  });
+
   it('callers cannot corrupt it (a fresh or a frozen object)', () => {
     const a = cpuInfo();
     try {
