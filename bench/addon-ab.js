@@ -90,17 +90,18 @@ function calls(handle) {
         }
       }];
     })),
-    'persistExtents(64 x 64 B)': (n) => {
+    // In-order lines 128 B apart, each stored to first (persistDirty's native half).
+    ...Object.fromEntries([1, 8, 64].map((count) => [`persistExtents(${count} x 64 B)`, (n) => {
       for (let i = 0; i < n; i++, tick++) {
-        for (let j = 0; j < 64; j++) {
+        for (let j = 0; j < count; j++) {
           const off = (1 << 20) + j * 128;
           view[off] = tick;
           pairs[2 * j] = off;
           pairs[2 * j + 1] = 64;
         }
-        handle.persistExtents(pairs, 64);
+        handle.persistExtents(pairs, count);
       }
-    },
+    }])),
   };
 }
 
