@@ -90,7 +90,8 @@ function calls(handle) {
         }
       }];
     })),
-    // In-order lines 128 B apart, each stored to first (persistDirty's native half).
+    // In-order lines 128 B apart, each stored to first: persistDirty's native half (which rewrites
+    // the pairs, so they are filled again each call), and persistRanges of pairs filled once.
     ...Object.fromEntries([1, 8, 64].map((count) => [`persistExtents(${count} x 64 B)`, (n) => {
       for (let i = 0; i < n; i++, tick++) {
         for (let j = 0; j < count; j++) {
@@ -102,6 +103,20 @@ function calls(handle) {
         handle.persistExtents(pairs, count);
       }
     }])),
+    ...Object.fromEntries([64, 512].map((count) => {
+      const ranges = new Float64Array(2 * count);
+      for (let j = 0; j < count; j++) {
+        ranges[2 * j] = (1 << 20) + j * 128;
+        ranges[2 * j + 1] = 64;
+      }
+      const scratch = new Float64Array(2 * count);
+      return [`persistRanges(${count} x 64 B), in order`, (n) => {
+        for (let i = 0; i < n; i++, tick++) {
+          for (let j = 0; j < count; j++) view[(1 << 20) + j * 128] = tick;
+          handle.persistRanges(ranges, count, scratch);
+        }
+      }];
+    })),
   };
 }
 
