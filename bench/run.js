@@ -555,6 +555,7 @@ async function benchRandom() {
       compare(S, `(diag) C pmem_persist, ${where}, with ~100 ns of other work between calls (its time subtracted), vs back to back`, 'c.random.persist64.spaced', 'c.random.persist64.pmem_persist');
       for (const size of RANDOM_WRITE_SIZES) {
         compare(S, `write(${fmtSize(size)}, { persist: true }) vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets of a ${fmtSize(span)} mapping`, `js.random.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', min: size >= 4096 ? 0.95 : undefined, fmt: gbps(size) });
+        if (series.has(`c.random.write.${size}.nodepmem_algo`)) compare(S, `(diag) ${fmtSize(size)}: node-pmem's copy loop in C vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets`, `c.random.write.${size}.nodepmem_algo`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
         if (rawRunners && size === 4096) compare(S, `(diag) 4 KiB: raw handle.copyPersist, no TS layer, vs pmem_memcpy_persist, random 4 KiB-aligned offsets`, 'js.random.raw.write4096', 'c.random.write.4096.pmem_memcpy_persist', { kind: 'bandwidth', fmt: gbps(4096) });
       }
       // No targets here: issue 16's extent targets are section 2's rows. C's plain loop flushes
