@@ -279,15 +279,14 @@ void Crc32cJs(const Info& info) {
   size_t length;
   uint64_t start, end, seed;
   int rc = BytesArg(info[0], &bytes, &length);
-  if (rc != 0) return info.GetReturnValue().Set(rc);
+  if (rc != 0) return Return(info, rc);
   if (!Index(info[1], &start) || !Index(info[2], &end) || !Index(info[3], &seed) || start > end || end > length ||
       seed > UINT32_MAX)
-    return info.GetReturnValue().Set(-EINVAL);
-  info.GetReturnValue().Set(
-      GuardedOnView([&]() -> int64_t { return Ops().crc32c(static_cast<uint32_t>(seed), bytes + start, end - start); }));
+    return Return(info, -EINVAL);
+  Return(info, GuardedOnView([&]() -> int64_t { return Ops().crc32c(static_cast<uint32_t>(seed), bytes + start, end - start); }));
 }
 
-void LiveMappings(const Info& info) { info.GetReturnValue().Set(static_cast<double>(DataOf(info)->LiveCount())); }
+void LiveMappings(const Info& info) { Return(info, static_cast<int64_t>(DataOf(info)->LiveCount())); }
 
 void QuarantineJs(const Info& info) {
   QuarantineStats q = GetQuarantineStats();

@@ -1,5 +1,6 @@
-// Reading the arguments of hot native calls without creating JS objects: the one way
-// mapping_wrap.cc, kv_index_wrap.cc and addon.cc take numbers and typed arrays from JS.
+// Reading the arguments of hot native calls, and returning their result, without creating JS
+// objects: the one way mapping_wrap.cc, kv_index_wrap.cc and addon.cc take numbers and typed
+// arrays from JS and hand a status or a count back.
 #pragma once
 #include <errno.h>
 #include <math.h>
@@ -20,6 +21,13 @@ inline bool Index(v8::Local<v8::Value> v, uint64_t* out) {
   if (!(d >= 0 && d <= kMaxSafeInteger) || d != floor(d)) return false;
   *out = static_cast<uint64_t>(d);
   return true;
+}
+
+// A hot call's result: a status (>= 0 ok, -errno) or a count. In the Smi range (every status,
+// most counts) it is stored inline; Set(double) calls out to Number::New and takes a handle.
+inline void Return(const v8::FunctionCallbackInfo<v8::Value>& info, int64_t value) {
+  if (value >= INT32_MIN && value <= INT32_MAX) return info.GetReturnValue().Set(static_cast<int32_t>(value));
+  info.GetReturnValue().Set(static_cast<double>(value));
 }
 
 // V8's typed_array_max_size_in_heap default (a build-time setting): typed arrays up to this many

@@ -40,8 +40,6 @@ int Region(const Info& info, IndexRegion* r, uint32_t* root, const uint8_t** key
   return 0;
 }
 
-inline void Return(const Info& info, double status) { info.GetReturnValue().Set(status); }
-
 }  // namespace
 
 void KvIndexSearchJs(const Info& info) {

@@ -23,8 +23,6 @@ inline MappingState* StateOf(const Info& info) {
   return static_cast<MappingState*>(InternalPointer(info.This(), kStateField, PointerTag::kMappingHandle));
 }
 
-inline void Return(const Info& info, double status) { info.GetReturnValue().Set(status); }
-
 // Hot methods: numbers in, a status number out (>= 0 ok, -errno), nothing allocated, nothing thrown.
 
 void Drain(const Info& info) {
@@ -54,7 +52,7 @@ void Extents(const Info& info) {
   uint64_t n;
   if (!ViewOf(info[0], info[0]->IsFloat64Array(), &pairs, &length) || !Index(info[1], &n) || n > length / 2)
     return Return(info, -EINVAL);
-  Return(info, static_cast<double>(Op(s->core.get(), pairs, static_cast<size_t>(n))));
+  Return(info, Op(s->core.get(), pairs, static_cast<size_t>(n)));
 }
 
 // persistRanges: (Float64Array ranges, count, Float64Array scratch); scratch has room for count pairs.
@@ -67,7 +65,7 @@ void PersistRanges(const Info& info) {
   if (!ViewOf(info[0], info[0]->IsFloat64Array(), &ranges, &length) || !Index(info[1], &n) || n > length / 2 ||
       !ViewOf(info[2], info[2]->IsFloat64Array(), &scratch, &room) || n > room / 2)
     return Return(info, -EINVAL);
-  Return(info, static_cast<double>(s->core->PersistRanges(ranges, static_cast<size_t>(n), scratch)));
+  Return(info, s->core->PersistRanges(ranges, static_cast<size_t>(n), scratch));
 }
 
 int64_t PersistOp(MappingCore* m, double* pairs, size_t count) { return m->PersistExtents(pairs, count); }
@@ -85,7 +83,7 @@ void CopyIn(const Info& info) {
   if (!Index(info[0], &off) || !SourceBytes(info[1], storage, &data, &len)) return Return(info, -EINVAL);
   if (!s->core->InRange(off, len)) return Return(info, -ERANGE);
   int rc = (s->core.get()->*Op)(off, data, len);
-  Return(info, rc == 0 ? static_cast<double>(len) : rc);  // bytes copied
+  Return(info, rc == 0 ? static_cast<int64_t>(len) : rc);  // bytes copied
 }
 
 // fill and fillPersist: (offset, length, byte), a different core operation.
@@ -125,7 +123,7 @@ void CurrentSizeOf(const Info& info) {
   if (!s->usable()) return Return(info, -EBADF);
   uint64_t size = 0;
   int rc = CurrentSize(s->core->source(), &size);
-  Return(info, rc == 0 ? static_cast<double>(size) : rc);
+  Return(info, rc == 0 ? static_cast<int64_t>(size) : rc);
 }
 
 void Close(const Info& info) { StateOf(info)->Close(info.GetIsolate()); }
