@@ -72,7 +72,14 @@ PMEM_GUARDED_BODY uint32_t Crc32cTable(uint32_t crc, const uint8_t* p, size_t n)
 // NODE_PMEM_NO_SSE42 (the CRC-32C table); on aarch64 NODE_PMEM_NO_CVADP (DC CVAP instead),
 // NODE_PMEM_NO_CVAP (DC CVAC only) and NODE_PMEM_NO_CRC32 (the table).
 const CpuFeatures& Cpu();
-const FlushOps& Ops();
+// Per architecture (arch/<arch>/cpu.cc): detects and chooses, once. noexcept, so the static
+// below needs no cleanup where Ops() is inlined: a guarded body must have no exception table.
+const FlushOps& ArchOps() noexcept;
+// Inline, so a hot call reads the routines with a load and a test instead of a call into cpu.cc.
+inline const FlushOps& Ops() {
+  static const FlushOps& ops = ArchOps();
+  return ops;
+}
 const char* ArchName();
 
 }  // namespace pmem

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "cpu.h"
 #include "sigbus_guard.h"
 #include "source.h"
 #include "status.h"
@@ -50,7 +51,10 @@ class MappingCore {
   // (sigbus_guard.h), so a page gone under it is an error, not the end of the process.
   // Inline, so the guard's try lands in the caller's frame and costs no call level of its own.
   int Flush(uint64_t off, uint64_t len) { return Guard([&] { return flush_(this, off, len); }); }
-  int Drain();
+  int Drain() {
+    if (granularity_ != Granularity::kPage) Ops().fence();
+    return 0;
+  }
   int Persist(uint64_t off, uint64_t len) { return Guard([&] { return FlushAndDrain(off, len); }); }
   int Copy(uint64_t off, const char* src, uint64_t len) {
     return len == 0 ? 0 : Guard([&] { return CopyUnguarded(off, src, len); });
@@ -112,7 +116,11 @@ class MappingCore {
   // Unguarded bodies: the guarded entry points run them, and they call each other, inside one
   // guard. Every access to the mapping is in one of them (or in a flush_ target), never inline in
   // an entry point: the rule in sigbus_guard.h.
-  PMEM_GUARDED_BODY int FlushAndDrain(uint64_t off, uint64_t len);
+  // Inline where it runs (in a guard's frame or a body): it makes no access itself, flush_ does.
+  int FlushAndDrain(uint64_t off, uint64_t len) {
+    int rc = flush_(this, off, len);
+    return rc != 0 ? rc : Drain();
+  }
   PMEM_GUARDED_BODY int CopyUnguarded(uint64_t off, const char* src, uint64_t len);
   PMEM_GUARDED_BODY int CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len);
   PMEM_GUARDED_BODY int FillUnguarded(uint64_t off, uint64_t len, int byte);

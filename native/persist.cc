@@ -72,17 +72,6 @@ PersistFn ChooseFlush(Granularity g) {
   return MappingCore::MsyncRange;
 }
 
-int MappingCore::Drain() {
-  if (granularity_ != Granularity::kPage) Ops().fence();
-  return 0;
-}
-
-int MappingCore::FlushAndDrain(uint64_t off, uint64_t len) {
-  int rc = flush_(this, off, len);
-  if (rc != 0) return rc;
-  return Drain();
-}
-
 int MappingCore::CopyUnguarded(uint64_t off, const char* src, uint64_t len) {
   memmove(addr_ + off, src, len);  // src may be a view of this mapping
   return 0;

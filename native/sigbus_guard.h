@@ -20,6 +20,9 @@
 // default on x86-64 and aarch64 Linux), through the signal frame the kernel pushed (glibc gives
 // its signal trampoline unwind info), to the call in Guarded()'s try. An access inlined into the
 // frame with the try would be an address its exception table does not cover: std::terminate.
+// So would a body that gains an exception table of its own (a static initialiser's cleanup
+// inlined into it), and a try the compiler drops: built with -fvisibility=hidden, the addon died
+// in std::terminate in 15-faults (GCC may then prove a directly called body cannot throw).
 #pragma once
 #include <limits.h>
 #include <stdint.h>

@@ -126,7 +126,7 @@ FlushOps Choose(const Detected& d) {
 
 const CpuFeatures& Cpu() { return Cached().features; }
 
-const FlushOps& Ops() {
+const FlushOps& ArchOps() noexcept {
   static const FlushOps ops = Choose(Cached());
   return ops;
 }

@@ -17,7 +17,7 @@ const CpuFeatures& Cpu() {
   return features;
 }
 
-const FlushOps& Ops() {
+const FlushOps& ArchOps() noexcept {
   static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "seq_cst", ""};
   return ops;
 }

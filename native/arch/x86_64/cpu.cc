@@ -103,7 +103,7 @@ const CpuFeatures& Cpu() {
   return features;
 }
 
-const FlushOps& Ops() {
+const FlushOps& ArchOps() noexcept {
   static const FlushOps ops = Choose(Cpu());
   return ops;
 }
