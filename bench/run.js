@@ -167,6 +167,7 @@ const FILE = path.join(DIR, `node-pmem-bench-${process.pid}.bin`);
 let m; // node-pmem mapping, forced cacheline tier
 let u8; // view of the whole mapping
 let handle = null; // raw native handle: the N-API floor (diagnostic rows only)
+let libpmem = null; // libpmem behind the thinnest V8 addon (the (bound) rows of any addon call)
 
 function openBenchFile() {
   m = pmem.open(FILE, { create: true, size: FILE_SIZE, granularity: 'cacheline', lock: 'none' });
@@ -178,6 +179,14 @@ function openBenchFile() {
     handle = openRawHandle(FILE);
   } catch (error) {
     notes.push(`raw native handle unavailable (diagnostic rows skipped): ${error.message}`);
+  }
+  if (WITH_C) {
+    try {
+      libpmem = charness.loadLibpmemAddon();
+    } catch (error) {
+      if (!(error instanceof charness.HarnessUnavailable)) throw error;
+      notes.push(`libpmem behind a V8 addon unavailable (its bound rows skipped): ${error.message}`);
+    }
   }
 }
 
@@ -376,6 +385,8 @@ function benchExtents() {
 const RANDOM_FILE = path.join(DIR, `node-pmem-bench-random-${process.pid}.bin`);
 const RANDOM_WRITE_SIZES = [64, 256, 4096, 65536, 1 << 20];
 const RANDOM_EXTENT_COUNTS = [64, 512];
+const LIBPMEM_RANDOM_WRITE_SIZES = [4096, 65536];
+const LIBPMEM_FROM_JS = "libpmem's own call through the thinnest V8 addon:";
 
 function makeRandomRunners(map, view, span) {
   const lines = span / 64;
@@ -472,6 +483,28 @@ function makeRawRandomRunners(raw, span) {
   };
 }
 
+/** libpmem's own calls through the thinnest addon, on the mapping `view` is over, as the rows above. */
+function makeLibpmemRandomRunners(thin, view, span) {
+  thin.attach(view.buffer);
+  const lines = span / 64;
+  let t = 0;
+  const runners = {
+    persist64: (batch) => {
+      for (let b = 0; b < batch; b++, t++) {
+        const off = randomSlot(t, lines) * 64;
+        view[off] = t;
+        thin.persist(off, 64);
+      }
+    },
+  };
+  for (const size of LIBPMEM_RANDOM_WRITE_SIZES) {
+    runners[`write.${size}`] = (batch) => {
+      for (let b = 0; b < batch; b++, t++) thin.memcpyPersist(randomSlot(t, span / size) * size, span, size);
+    };
+  }
+  return runners;
+}
+
 /** One mapping of the random file per worker, each persisting random lines; aggregate persists/s. */
 async function workerRate(workers, span, persists) {
   const { Worker } = require('node:worker_threads');
@@ -527,6 +560,7 @@ async function benchRandom() {
     const runners = makeRandomRunners(rm, view, span);
     raw = handle && openRawHandle(RANDOM_FILE);
     const rawRunners = raw && makeRawRandomRunners(raw, span);
+    const thinRunners = libpmem && makeLibpmemRandomRunners(libpmem, view, span);
     const per = CFG.extentsPerSample;
     rounds(CFG.rounds, WITH_C && (() => {
       const out = charness.run(RANDOM_FILE, 'random', CFG.samples, CFG.warmup, CFG.persistBatch, RANDOM_WRITE_SIZES.join(','), RANDOM_EXTENT_COUNTS.join(','), per);
@@ -536,6 +570,10 @@ async function benchRandom() {
       if (rawRunners) {
         for (const k of ['persist64', 'emptyCall', 'storesOnly']) record(`js.random.raw.${k}`, sample(rawRunners[k], CFG.persistBatch, CFG.samples, CFG.warmup));
         record('js.random.raw.write4096', sample(rawRunners.write4096, writeBatch(4096), CFG.samples, CFG.warmup));
+      }
+      if (thinRunners) {
+        record('js.random.libpmem.persist64', sample(thinRunners.persist64, CFG.persistBatch, CFG.samples, CFG.warmup));
+        for (const size of LIBPMEM_RANDOM_WRITE_SIZES) record(`js.random.libpmem.write.${size}`, sample(thinRunners[`write.${size}`], writeBatch(size), CFG.samples, CFG.warmup));
       }
       for (const size of RANDOM_WRITE_SIZES) record(`js.random.write.${size}`, sample(runners[`write.${size}`], writeBatch(size), CFG.samples, CFG.warmup));
       for (const n of RANDOM_EXTENT_COUNTS) {
@@ -552,11 +590,13 @@ async function benchRandom() {
         compare(S, `(bound) a random store + an addon call whose body does nothing (no flush, no fence) vs C store + pmem_persist, ${where}`, 'js.random.raw.emptyCall', 'c.random.persist64.pmem_persist');
         compare(S, `(diag) the random stores alone, no call, JS vs C store + pmem_persist, ${where}`, 'js.random.raw.storesOnly', 'c.random.persist64.pmem_persist');
       }
+      if (thinRunners) compare(S, `(bound) a random store + ${LIBPMEM_FROM_JS} pmem_persist vs C store + pmem_persist, ${where}`, 'js.random.libpmem.persist64', 'c.random.persist64.pmem_persist');
       compare(S, `(diag) C pmem_persist, ${where}, with ~100 ns of other work between calls (its time subtracted), vs back to back`, 'c.random.persist64.spaced', 'c.random.persist64.pmem_persist');
       for (const size of RANDOM_WRITE_SIZES) {
         compare(S, `write(${fmtSize(size)}, { persist: true }) vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets of a ${fmtSize(span)} mapping`, `js.random.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', min: size >= 4096 ? 0.95 : undefined, fmt: gbps(size) });
         if (series.has(`c.random.write.${size}.nodepmem_algo`)) compare(S, `(diag) ${fmtSize(size)}: node-pmem's copy loop in C vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets`, `c.random.write.${size}.nodepmem_algo`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
         if (rawRunners && size === 4096) compare(S, `(diag) 4 KiB: raw handle.copyPersist, no TS layer, vs pmem_memcpy_persist, random 4 KiB-aligned offsets`, 'js.random.raw.write4096', 'c.random.write.4096.pmem_memcpy_persist', { kind: 'bandwidth', fmt: gbps(4096) });
+        if (series.has(`js.random.libpmem.write.${size}`)) compare(S, `(bound) ${fmtSize(size)}: ${LIBPMEM_FROM_JS} pmem_memcpy_persist vs pmem_memcpy_persist from C, random ${fmtSize(size)}-aligned offsets`, `js.random.libpmem.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
       }
       // No targets here: issue 16's extent targets are section 2's rows. C's plain loop flushes
       // each range as given; persistDirty and persistRanges coalesce (sort and merge), which for
@@ -609,6 +649,15 @@ function makeNativeWriteRunner(size) {
     for (let b = 0; b < batch; b++, t++) handle.copyPersist(WRITE_BASE + (t % slots) * size, src);
   };
 }
+/** libpmem's pmem_memcpy_persist called through the thinnest addon, the same slots and source. */
+function makeLibpmemWriteRunner(size) {
+  const thin = libpmem;
+  const slots = Math.max(1, Math.min(64, Math.floor(WRITE_WINDOW / size)));
+  let t = 0;
+  return (batch) => {
+    for (let b = 0; b < batch; b++, t++) thin.memcpyPersist(WRITE_BASE + (t % slots) * size, WRITE_SOURCE, size);
+  };
+}
 function writeBatch(size) {
   return Math.min(4000, Math.max(2, Math.ceil(CFG.writeBytes / size)));
 }
@@ -619,12 +668,15 @@ function benchWrite() {
   m.persist(WRITE_SOURCE, source.length);
   const runners = new Map(WRITE_SIZES.map((s) => [s, makeWriteRunner(s)]));
   const nativeRunners = new Map(handle ? WRITE_SIZES.map((s) => [s, makeNativeWriteRunner(s)]) : []);
+  if (libpmem) libpmem.attach(u8.buffer);
+  const thinWrite = libpmem && makeLibpmemWriteRunner(4096);
   // The C harness picks its own batch from 2 MiB; in smoke mode both use fewer bytes.
   rounds(CFG.rounds, WITH_C && (() => runC('write', WRITE_SIZES.join(','))), () => {
     for (const size of WRITE_SIZES) {
       record(`js.write.${size}`, sample(runners.get(size), writeBatch(size), CFG.samples, CFG.warmup));
       if (handle) record(`js.write.${size}.native`, sample(nativeRunners.get(size), writeBatch(size), CFG.samples, CFG.warmup));
     }
+    if (thinWrite) record('js.write.4096.libpmem', sample(thinWrite, writeBatch(4096), CFG.samples, CFG.warmup));
   });
   if (WITH_C) {
     const nt = charness.run(FILE, 'nt', CFG.samples, CFG.warmup, CFG.ntBytes);
@@ -639,6 +691,7 @@ function benchWrite() {
     for (const size of WRITE_SIZES) {
       if (handle) compare(S, `(diag) ${fmtSize(size)}: raw handle.copyPersist, no TS layer, vs pmem_memcpy_persist`, `js.write.${size}.native`, `c.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
       if (series.has(`c.write.${size}.nodepmem_algo`)) compare(S, `(diag) ${fmtSize(size)}: node-pmem's copy loop in C vs pmem_memcpy_persist`, `c.write.${size}.nodepmem_algo`, `c.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', fmt: gbps(size) });
+      if (size === 4096 && series.has('js.write.4096.libpmem')) compare(S, `(bound) 4 KiB: ${LIBPMEM_FROM_JS} pmem_memcpy_persist vs pmem_memcpy_persist from C`, 'js.write.4096.libpmem', 'c.write.4096.pmem_memcpy_persist', { kind: 'bandwidth', fmt: gbps(4096) });
     }
   }
   if (WITH_C) {

@@ -9,7 +9,8 @@
 //
 //   node bench/boundary/run.js [--rounds N] [--calls N]
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
+const { buildAddon } = require('../lib/charness');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -45,17 +46,9 @@ if (args[0] === '--child') {
   process.exit(0);
 }
 
-const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
-const include = [path.join(nodedir, 'include', 'node'), '/usr/include/nodejs'].find((d) => fs.existsSync(path.join(d, 'node.h')));
-if (!include) {
-  console.error(`no node.h under ${nodedir}/include/node: set npm_config_nodedir to this node's headers`);
-  process.exit(1);
-}
 const build = path.join(__dirname, '..', '.build', `boundary-node-v${process.versions.modules}`);
-fs.mkdirSync(build, { recursive: true });
-for (const [name, src, extra] of [['napi', 'napi.cc', ['-DNAPI_VERSION=8']], ['v8', 'v8style.cc', []]]) {
-  execFileSync('c++', ['-O2', '-std=gnu++20', '-shared', '-fPIC', ...extra, `-DNODE_GYP_MODULE_NAME=${name}`,
-    `-I${include}`, path.join(__dirname, src), '-o', path.join(build, `${name}.node`)], { stdio: 'inherit' });
+for (const [name, src, defines] of [['napi', 'napi.cc', ['-DNAPI_VERSION=8']], ['v8', 'v8style.cc', []]]) {
+  buildAddon({ name, src: path.join(__dirname, src), deps: [path.join(__dirname, 'common.h')], defines, dir: build });
 }
 
 const samples = Object.fromEntries(STYLES.map((s) => [s, []]));

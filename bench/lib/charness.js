@@ -68,10 +68,52 @@ function run(file, section, samples, warmup, ...args) {
   return out;
 }
 
+/** The running node's headers (node.h): npm_config_nodedir's, the ones beside the binary, or Debian's. */
+function nodeInclude() {
+  const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
+  const include = [path.join(nodedir, 'include', 'node'), '/usr/include/nodejs'].find((d) => fs.existsSync(path.join(d, 'node.h')));
+  if (!include) throw new HarnessUnavailable(`no node.h under ${nodedir}/include/node: set npm_config_nodedir to this node's headers`);
+  return include;
+}
+
+/**
+ * A bench-only addon: one C++ source built with c++ against the running node's headers into
+ * `dir` (default: one folder of bench/.build/ per node ABI), when missing or older than its
+ * source or any of `deps`.
+ * Returns the .node path; HarnessUnavailable when the headers, a library's header or the compiler
+ * are missing.
+ */
+function buildAddon({ name, src, deps = [], libs = [], headers = [], install = '', defines = [], dir = path.join(BUILD_DIR, `addons-abi${process.versions.modules}`) }) {
+  const missing = headers.filter((h) => !fs.existsSync(path.join('/usr/include', h)));
+  if (missing.length > 0) throw new HarnessUnavailable(`${missing.join(', ')} missing: ${install}`);
+  const include = nodeInclude();
+  fs.mkdirSync(dir, { recursive: true });
+  const out = path.join(dir, `${name}.node`);
+  const newest = Math.max(...[src, ...deps].map((f) => fs.statSync(f).mtimeMs));
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) return out;
+  const cxx = process.env.CXX || 'c++';
+  const r = spawnSync(cxx, ['-O2', '-std=gnu++20', '-shared', '-fPIC', ...defines, `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`, src, '-o', out, ...libs], { encoding: 'utf8' });
+  if (r.error) throw new HarnessUnavailable(`cannot run ${cxx} (${r.error.code ?? r.error.message})`);
+  if (r.status !== 0) throw new Error(`building ${path.basename(src)} failed:\n${r.stderr}`);
+  return out;
+}
+
+/** libpmem's calls behind the thinnest V8 addon (bench/c/libpmem_addon.cc), loaded; for the (bound) rows. */
+function loadLibpmemAddon() {
+  const file = buildAddon({
+    name: 'libpmem_addon',
+    src: path.join(__dirname, '..', 'c', 'libpmem_addon.cc'),
+    libs: ['-lpmem'],
+    headers: ['libpmem.h'],
+    install: "install Debian's libpmem-dev (apt-get install -y libpmem-dev)",
+  });
+  return require(file).libpmem;
+}
+
 /** Version of a Debian package, or null. */
 function debVersion(pkg) {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-module.exports = { harness, build: () => pmembench.build(), run, debVersion, HarnessUnavailable, BIN: pmembench.bin, BUILD_DIR };
+module.exports = { harness, build: () => pmembench.build(), run, buildAddon, loadLibpmemAddon, debVersion, HarnessUnavailable, BIN: pmembench.bin, BUILD_DIR };
