@@ -483,7 +483,12 @@ function makeRawRandomRunners(raw, span) {
   };
 }
 
-/** libpmem's own calls through the thinnest addon, on the mapping `view` is over, as the rows above. */
+/**
+ * libpmem's own calls through the thinnest addon, on the mapping `view` is over, as the rows above.
+ * The loops repeat those of the runners above on purpose: closures of one function literal share
+ * V8's feedback, so one runner taking its target as a parameter would make its call site
+ * polymorphic (a Mapping, a raw handle, this addon) and measure that instead.
+ */
 function makeLibpmemRandomRunners(thin, view, span) {
   thin.attach(view.buffer);
   const lines = span / 64;
