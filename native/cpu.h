@@ -36,6 +36,9 @@ struct FlushOps {
   // touch_last: load the last run's last byte (where the flush does not fault; flush_probe_linux.cc).
   extents::PassResult (*flush_runs)(extents::Pair* pairs, size_t count, uint64_t unit, uint64_t limit, char* base,
                                     bool touch_last);
+  // `flush` then `fence` in one body (FlushAndFence below): persist()'s whole work at cacheline
+  // tier, one call from the guard's frame; nullptr with `flush`.
+  int (*flush_fence)(char* addr, size_t len);
   // Order earlier flushes and non-temporal stores before later stores.
   void (*fence)();
   // dst 64-byte aligned, len a multiple of 64: stores that bypass the cache (need only a fence).
@@ -56,6 +59,15 @@ struct FlushOps {
   // Why this flush was chosen, when it is not the obvious one (a probe that failed, a knob); or "".
   const char* flush_note;
 };
+
+// FlushOps::flush_fence for one flush loop and fence, both inlined: at random lines each call
+// level a persist() makes costs it time (bench/README.md, issue 16, session g).
+template <void (*Flush)(const void*, size_t), void (*Fence)()>
+PMEM_GUARDED_BODY int FlushAndFence(char* addr, size_t len) {
+  if (len != 0) Flush(addr, len);  // an empty range at an unaligned offset covers no line
+  Fence();
+  return 0;
+}
 
 // Whether an environment knob (NODE_PMEM_NO_*) is set to something other than "" or "0".
 inline bool KnobSet(const char* name) {

@@ -204,7 +204,7 @@ int64_t MappingCore::PersistPairs(double* raw, size_t count, uint64_t valid) {
     for (size_t i = 0; i < r.merged; i++) {
       const Pair& run = pairs[i];
       r.bytes += static_cast<uint64_t>(run.length);
-      int rc = flush_(this, static_cast<uint64_t>(run.offset), static_cast<uint64_t>(run.length));
+      int rc = flush_(addr_ + static_cast<uint64_t>(run.offset), static_cast<uint64_t>(run.length));
       if (rc != 0) return rc;
     }
   }

@@ -25,8 +25,9 @@ struct MapOptions {
   Granularity forced = Granularity::kPage;
 };
 
-class MappingCore;
-using PersistFn = int (*)(MappingCore* m, uint64_t offset, uint64_t length);
+// A flush, or a flush and fence, of [addr, addr + len) inside a mapping at its tier (persist.cc):
+// 0 or -errno. A PMEM_GUARDED_BODY, chosen once per mapping.
+using RangeFn = int (*)(char* addr, size_t len);
 
 class MappingCore {
  public:
@@ -50,12 +51,12 @@ class MappingCore {
   // (see InRange). Every access they make to the mapping runs under the SIGBUS guard
   // (sigbus_guard.h), so a page gone under it is an error, not the end of the process.
   // Inline, so the guard's try lands in the caller's frame and costs no call level of its own.
-  int Flush(uint64_t off, uint64_t len) { return Guard([&] { return flush_(this, off, len); }); }
+  int Flush(uint64_t off, uint64_t len) { return Guard([&] { return flush_(addr_ + off, len); }); }
   int Drain() {
     if (granularity_ != Granularity::kPage) Ops().fence();
     return 0;
   }
-  int Persist(uint64_t off, uint64_t len) { return Guard([&] { return FlushAndDrain(off, len); }); }
+  int Persist(uint64_t off, uint64_t len) { return Guard([&] { return persist_(addr_ + off, len); }); }
   int Copy(uint64_t off, const char* src, uint64_t len) {
     return len == 0 ? 0 : Guard([&] { return CopyUnguarded(off, src, len); });
   }
@@ -107,20 +108,13 @@ class MappingCore {
   void Unmap();                 // releases immediately (waits for an off-thread flush in progress)
   std::mutex& work_mutex() { return work_mutex_; }
 
-  PMEM_GUARDED_BODY static int MsyncRange(MappingCore* m, uint64_t off, uint64_t len);
-
  private:
   friend bool MapSource(Source* src, const MapOptions& opts, std::shared_ptr<MappingCore>* out, Failure* f);
   MappingCore() = default;
 
   // Unguarded bodies: the guarded entry points run them, and they call each other, inside one
-  // guard. Every access to the mapping is in one of them (or in a flush_ target), never inline in
-  // an entry point: the rule in sigbus_guard.h.
-  // Inline where it runs (in a guard's frame or a body): it makes no access itself, flush_ does.
-  int FlushAndDrain(uint64_t off, uint64_t len) {
-    int rc = flush_(this, off, len);
-    return rc != 0 ? rc : Drain();
-  }
+  // guard. Every access to the mapping is in one of them (or in a flush_ / persist_ target), never
+  // inline in an entry point: the rule in sigbus_guard.h.
   PMEM_GUARDED_BODY int CopyUnguarded(uint64_t off, const char* src, uint64_t len);
   PMEM_GUARDED_BODY int CopyPersistUnguarded(uint64_t off, const char* src, uint64_t len);
   PMEM_GUARDED_BODY int FillUnguarded(uint64_t off, uint64_t len, int byte);
@@ -155,7 +149,8 @@ class MappingCore {
   bool map_sync_ = false;
   bool read_only_ = false;
   uint64_t flush_unit_ = 4096;
-  PersistFn flush_ = nullptr;
+  RangeFn flush_ = nullptr;    // flush(): the tier's write-back, no fence
+  RangeFn persist_ = nullptr;  // persist(): write-back and fence (msync at page tier)
   bool closing_ = false;
   uint32_t pins_ = 0;
   std::mutex work_mutex_;

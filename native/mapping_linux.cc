@@ -336,7 +336,9 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
     core->reason_ = d.reason;
   }
   core->flush_unit_ = core->granularity_ == Granularity::kPage ? PageSize() : kCacheLine;
-  core->flush_ = ChooseFlush(core->granularity_);
+  const TierRoutines routines = ChooseRoutines(core->granularity_);
+  core->flush_ = routines.flush;
+  core->persist_ = routines.persist;
   src->fd = -1;  // owned by the core now
   *out = std::move(core);
   return true;

@@ -19,29 +19,52 @@ namespace {
 // mapped byte, so a range truncated away would pass them silently: load its last byte, which the
 // SIGBUS guard turns into an error when its page is gone. Truncation cuts a suffix: when the last
 // byte's page is there, so is the rest of the range.
-void TouchLast(const MappingCore* m, uint64_t off, uint64_t len) {
-  if (len != 0) (void)*static_cast<const volatile char*>(m->addr() + off + len - 1);
+void TouchLast(const char* addr, size_t len) {
+  if (len != 0) (void)*static_cast<const volatile char*>(addr + len - 1);
 }
 
 // The flushes fault on a page that is gone on hardware (FlushFaultsOnMissingPage): a truncation
-// is seen without a load of the range.
-PMEM_GUARDED_BODY int FlushLines(MappingCore* m, uint64_t off, uint64_t len) {
-  if (len != 0) Ops().flush(m->addr() + off, len);
+// is seen without a load of the range. persist() there is FlushOps::flush_fence, one body.
+PMEM_GUARDED_BODY int FlushLines(char* addr, size_t len) {
+  if (len != 0) Ops().flush(addr, len);
   return 0;
 }
 
 // An emulator may run them without a page walk (QEMU's TCG does): the load of the last byte makes
 // the truncation seen there too.
-PMEM_GUARDED_BODY int FlushLinesTouching(MappingCore* m, uint64_t off, uint64_t len) {
+PMEM_GUARDED_BODY int FlushLinesTouching(char* addr, size_t len) {
   if (len == 0) return 0;
-  TouchLast(m, off, len);
-  Ops().flush(m->addr() + off, len);
+  TouchLast(addr, len);
+  Ops().flush(addr, len);
+  return 0;
+}
+
+PMEM_GUARDED_BODY int PersistLinesTouching(char* addr, size_t len) {
+  FlushLinesTouching(addr, len);
+  Ops().fence();
   return 0;
 }
 
 // Byte tier: the caches are persistent, the fence alone persists.
-PMEM_GUARDED_BODY int FlushNothing(MappingCore* m, uint64_t off, uint64_t len) {
-  TouchLast(m, off, len);
+PMEM_GUARDED_BODY int FlushNothing(char* addr, size_t len) {
+  TouchLast(addr, len);
+  return 0;
+}
+
+PMEM_GUARDED_BODY int PersistBytes(char* addr, size_t len) {
+  TouchLast(addr, len);
+  Ops().fence();
+  return 0;
+}
+
+// Page tier (and cacheline without a flush instruction): msync of the pages the range is in.
+PMEM_GUARDED_BODY int MsyncRange(char* addr, size_t len) {
+  if (len == 0) return 0;
+  uintptr_t page = PageSize();
+  uintptr_t start = reinterpret_cast<uintptr_t>(addr) & ~(page - 1);
+  uintptr_t end = reinterpret_cast<uintptr_t>(addr) + len;
+  if (msync(reinterpret_cast<void*>(start), end - start, MS_SYNC) != 0) return -errno;
+  TouchLast(addr, len);
   return 0;
 }
 
@@ -51,25 +74,16 @@ bool Overlaps(const char* a, const char* b, uint64_t len) {
 
 }  // namespace
 
-int MappingCore::MsyncRange(MappingCore* m, uint64_t off, uint64_t len) {
-  if (len == 0) return 0;
-  uint64_t page = PageSize();
-  uint64_t start = off & ~(page - 1);
-  uint64_t end = off + len;
-  if (msync(m->addr() + start, end - start, MS_SYNC) != 0) return -errno;
-  TouchLast(m, off, len);
-  return 0;
-}
-
-PersistFn ChooseFlush(Granularity g) {
+TierRoutines ChooseRoutines(Granularity g) {
   switch (g) {
     case Granularity::kCacheline:
-      if (Ops().flush == nullptr) return MappingCore::MsyncRange;
-      return FlushFaultsOnMissingPage() ? FlushLines : FlushLinesTouching;
-    case Granularity::kByte: return FlushNothing;
-    case Granularity::kPage: return MappingCore::MsyncRange;
+      if (Ops().flush == nullptr) return {MsyncRange, MsyncRange};
+      if (FlushFaultsOnMissingPage()) return {FlushLines, Ops().flush_fence};
+      return {FlushLinesTouching, PersistLinesTouching};
+    case Granularity::kByte: return {FlushNothing, PersistBytes};
+    case Granularity::kPage: return {MsyncRange, MsyncRange};
   }
-  return MappingCore::MsyncRange;
+  return {MsyncRange, MsyncRange};
 }
 
 int MappingCore::CopyUnguarded(uint64_t off, const char* src, uint64_t len) {
@@ -94,19 +108,19 @@ int MappingCore::CopyPersistUnguarded(uint64_t off, const char* src, uint64_t le
             !Overlaps(dst, src, len) && ops.non_temporal;
   if (!nt) {
     memmove(dst, src, len);
-    return FlushAndDrain(off, len);
+    return persist_(dst, len);
   }
   uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
   uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
   uint64_t tail = len - head - middle;
   if (head != 0) {
     memcpy(dst, src, head);
-    flush_(this, off, head);
+    flush_(dst, head);
   }
   ops.nt_copy(dst + head, src + head, middle);
   if (tail != 0) {
     memcpy(dst + head + middle, src + head + middle, tail);
-    flush_(this, off + head + middle, tail);
+    flush_(dst + head + middle, tail);
   }
   ops.fence();
   return 0;
@@ -118,19 +132,19 @@ int MappingCore::FillPersistUnguarded(uint64_t off, uint64_t len, int byte) {
   bool nt = granularity_ != Granularity::kPage && len >= kNonTemporalThreshold && ops.non_temporal;
   if (!nt) {
     memset(dst, byte, len);
-    return FlushAndDrain(off, len);
+    return persist_(dst, len);
   }
   uint64_t head = (kCacheLine - (reinterpret_cast<uintptr_t>(dst) & (kCacheLine - 1))) & (kCacheLine - 1);
   uint64_t middle = (len - head) & ~(uint64_t)(kCacheLine - 1);
   uint64_t tail = len - head - middle;
   if (head != 0) {
     memset(dst, byte, head);
-    flush_(this, off, head);
+    flush_(dst, head);
   }
   ops.nt_fill(dst + head, byte, middle);
   if (tail != 0) {
     memset(dst + head + middle, byte, tail);
-    flush_(this, off + head + middle, tail);
+    flush_(dst + head + middle, tail);
   }
   ops.fence();
   return 0;

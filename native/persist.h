@@ -1,9 +1,13 @@
-// The per-tier flush routine, chosen once per mapping.
+// The per-tier flush and persist routines, chosen once per mapping.
 #pragma once
 #include "mapping.h"
 
 namespace pmem {
-PersistFn ChooseFlush(Granularity g);
+struct TierRoutines {
+  RangeFn flush;    // write back, no fence
+  RangeFn persist;  // write back and fence
+};
+TierRoutines ChooseRoutines(Granularity g);
 
 // Whether the cache-line flush itself faults on a page truncated away (hardware), so that a flush
 // needs no load of its range to notice a truncation; false under an emulator that flushes without

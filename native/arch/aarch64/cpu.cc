@@ -103,18 +103,21 @@ FlushOps Choose(const Detected& d) {
   arm64::g_line = DminLine();
   // No non-temporal copy: STNP is only a hint, the lines still need a clean to reach persistence,
   // so copies are ordinary stores and the same clean loop (as libpmem2 does on aarch64).
-  FlushOps ops{nullptr, nullptr, FenceDsb, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", arm64::g_line, false, "dsb sy", ""};
+  FlushOps ops{nullptr, nullptr, nullptr, FenceDsb, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", arm64::g_line, false, "dsb sy", ""};
   if (d.crc32 && !KnobSet("NODE_PMEM_NO_CRC32")) ops.crc32c = Crc32cArm, ops.crc32c_name = "crc32";
   const bool no_cvadp = KnobSet("NODE_PMEM_NO_CVADP");
   const bool no_cvap = KnobSet("NODE_PMEM_NO_CVAP");
   if (d.cvadp && !no_cvadp && !no_cvap) {
     ops.flush = FlushCvadp, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvadp>>, ops.flush_name = "cvadp";
+    ops.flush_fence = FlushAndFence<arm64::Flush<CleanCvadp>, arm64::DsbSy>;
     ops.flush_persistent = true;
   } else if (d.cvap && !no_cvap) {
     ops.flush = FlushCvap, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvap>>, ops.flush_name = "cvap";
+    ops.flush_fence = FlushAndFence<arm64::Flush<CleanCvap>, arm64::DsbSy>;
     ops.flush_persistent = true;
   } else {
     ops.flush = FlushCvac, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvac>>, ops.flush_name = "cvac";
+    ops.flush_fence = FlushAndFence<arm64::Flush<CleanCvac>, arm64::DsbSy>;
     ops.flush_note = no_cvap     ? "DC CVAP disabled by NODE_PMEM_NO_CVAP: DC CVAC, which cleans only to the point of coherency"
                      : d.dcpop    ? "HWCAP_DCPOP is set but DC CVAP raised SIGILL when tried: DC CVAC, which cleans only to the point of coherency"
                                   : "no DC CVAP on this CPU (HWCAP_DCPOP clear): DC CVAC, which cleans only to the point of coherency";

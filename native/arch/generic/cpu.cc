@@ -18,7 +18,7 @@ const CpuFeatures& Cpu() {
 }
 
 const FlushOps& ArchOps() noexcept {
-  static const FlushOps ops{nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "seq_cst", ""};
+  static const FlushOps ops{nullptr, nullptr, nullptr, FenceFull, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "seq_cst", ""};
   return ops;
 }
 

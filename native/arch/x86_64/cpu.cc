@@ -70,15 +70,18 @@ __attribute__((target("sse4.2"))) PMEM_GUARDED_BODY uint32_t Crc32cSse42(uint32_
 }
 
 FlushOps Choose(const CpuFeatures& f) {
-  FlushOps ops{nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "sfence", ""};
+  FlushOps ops{nullptr, nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "sfence", ""};
   if (Has(f, "sse42") && !KnobSet("NODE_PMEM_NO_SSE42")) ops.crc32c = Crc32cSse42, ops.crc32c_name = "sse4.2";
   if (Has(f, "clwb") && !KnobSet("NODE_PMEM_NO_CLWB")) {
     ops.flush = FlushClwb, ops.flush_runs = extents::FlushRuns<x86::FlushClwb>, ops.flush_name = "clwb";
+    ops.flush_fence = FlushAndFence<x86::FlushClwb, x86::Sfence>;
   } else if (Has(f, "clflushopt") && !KnobSet("NODE_PMEM_NO_CLFLUSHOPT")) {
     ops.flush = FlushClflushopt, ops.flush_runs = extents::FlushRuns<x86::FlushClflushopt>;
+    ops.flush_fence = FlushAndFence<x86::FlushClflushopt, x86::Sfence>;
     ops.flush_name = "clflushopt";
   } else if (Has(f, "clflush")) {
     ops.flush = FlushClflush, ops.flush_runs = extents::FlushRuns<x86::FlushClflush>, ops.flush_name = "clflush";
+    ops.flush_fence = FlushAndFence<x86::FlushClflush, x86::Sfence>;
   }
   // Each of them writes the line back to the memory controller, which ADR makes persistent.
   ops.flush_persistent = ops.flush != nullptr;
