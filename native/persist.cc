@@ -39,22 +39,18 @@ PMEM_GUARDED_BODY int FlushLinesTouching(char* addr, size_t len) {
   return 0;
 }
 
-PMEM_GUARDED_BODY int PersistLinesTouching(char* addr, size_t len) {
-  FlushLinesTouching(addr, len);
-  Ops().fence();
-  return 0;
-}
-
 // Byte tier: the caches are persistent, the fence alone persists.
 PMEM_GUARDED_BODY int FlushNothing(char* addr, size_t len) {
   TouchLast(addr, len);
   return 0;
 }
 
-PMEM_GUARDED_BODY int PersistBytes(char* addr, size_t len) {
-  TouchLast(addr, len);
-  Ops().fence();
-  return 0;
+// persist_ for a tier whose flush_ is Flush: it, then the fence.
+template <RangeFn Flush>
+PMEM_GUARDED_BODY int ThenFence(char* addr, size_t len) {
+  int rc = Flush(addr, len);
+  if (rc == 0) Ops().fence();
+  return rc;
 }
 
 // Page tier (and cacheline without a flush instruction): msync of the pages the range is in.
@@ -79,8 +75,8 @@ TierRoutines ChooseRoutines(Granularity g) {
     case Granularity::kCacheline:
       if (Ops().flush == nullptr) return {MsyncRange, MsyncRange};
       if (FlushFaultsOnMissingPage()) return {FlushLines, Ops().flush_fence};
-      return {FlushLinesTouching, PersistLinesTouching};
-    case Granularity::kByte: return {FlushNothing, PersistBytes};
+      return {FlushLinesTouching, ThenFence<FlushLinesTouching>};
+    case Granularity::kByte: return {FlushNothing, ThenFence<FlushNothing>};
     case Granularity::kPage: return {MsyncRange, MsyncRange};
   }
   return {MsyncRange, MsyncRange};

@@ -258,7 +258,7 @@ describe('the guard is an exception region the unwinder can cross', () => {
       .map((line) => /^([0-9a-f]+) [tTwW] (.*)$/.exec(line))
       .filter((m): m is RegExpExecArray => m !== null);
     for (const name of bodies) {
-      const own = symbols.filter(([, , sym]) => new RegExp(`(^|::)${name}(<[^(]*>)?\\(`).test(sym!));
+      const own = symbols.filter(([, , sym]) => new RegExp(`(^|::)${name}(<.*>)?\\(`).test(sym!));
       assert.ok(own.length > 0, `${name} is marked PMEM_GUARDED_BODY but has no symbol of its own (inlined?)`);
       for (const [, address, sym] of own) assert.ok(!tables.has(BigInt(`0x${address}`)), `${sym} has an exception table`);
     }
