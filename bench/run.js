@@ -344,6 +344,32 @@ function makeBareFillRunner(n) {
   };
 }
 
+/**
+ * The floor of any API whose state for recorded ranges lives in an object between calls, as a
+ * method's state on its mapping must: the bare loop above, but writing through an object's array
+ * and count (loaded and stored each range, as one call after another has to), then the native half.
+ */
+function makeStateFillRunner(n) {
+  const state = { pairs: new Float64Array(2 * n), count: 0 };
+  const native = handle;
+  const view = u8;
+  const base = EXTENT_BASE;
+  const stride = EXTENT_STRIDE;
+  return (iters) => {
+    for (let it = 0; it < iters; it++, tick++) {
+      extentStores(view, n);
+      for (let i = 0; i < n; i++) {
+        const k = state.count * 2;
+        state.pairs[k] = base + i * stride;
+        state.pairs[k + 1] = 64;
+        state.count++;
+      }
+      native.persistExtents(state.pairs, state.count);
+      state.count = 0;
+    }
+  };
+}
+
 function benchExtents() {
   const per = CFG.extentsPerSample;
   const runners = {};
@@ -352,7 +378,8 @@ function benchExtents() {
   if (handle) {
     for (const n of EXTENT_COUNTS) runners[`${n}.native`] = makeNativeExtentRunner(n);
     for (const n of EXTENT_COUNTS) runners[`${n}.bare_fill`] = makeBareFillRunner(n);
-    kinds.push('native', 'bare_fill');
+    for (const n of EXTENT_COUNTS) runners[`${n}.state_fill`] = makeStateFillRunner(n);
+    kinds.push('native', 'bare_fill', 'state_fill');
   }
   rounds(CFG.rounds, WITH_C && (() => runC('extents', EXTENT_COUNTS.join(','), per)), () => {
     for (const n of EXTENT_COUNTS) {
@@ -371,6 +398,7 @@ function benchExtents() {
       if (handle) {
         compare(S, `(diag) ${n} extents: raw handle.persistExtents (prefilled, no markDirty) vs C`, `js.extents.${n}.native`, `c.extents.${n}.flush_drain`);
         compare(S, `(bound) ${n} extents: bare JS loop filling the pairs (no method call, no checks) + raw handle.persistExtents vs C`, `js.extents.${n}.bare_fill`, `c.extents.${n}.flush_drain`);
+        compare(S, `(bound) ${n} extents: the same loop through an object's array and count (state kept between calls, as markDirty's is) + raw handle.persistExtents vs C`, `js.extents.${n}.state_fill`, `c.extents.${n}.flush_drain`);
         compare(S, `(diag) ${n} extents: C recording the ranges as doubles first, then flushing them, vs C`, `c.extents.${n}.recorded`, `c.extents.${n}.flush_drain`);
       }
     }
