@@ -322,15 +322,33 @@ function makeNativeExtentRunner(n) {
 }
 
 /**
- * The floor of any API that records ranges one at a time from JS: the pairs written by a bare
- * loop (no method call, no checks, the index in a local), then the native half.
+ * The floors of any API that records ranges one at a time from JS, then the native half:
+ * 'bare', the pairs written by a bare loop (no method call, no checks, the index in a local);
+ * 'state', the same through an object's array and count, loaded and stored each range, as the
+ * state of a method on a mapping has to be from one call to the next.
  */
-function makeBareFillRunner(n) {
-  const pairs = new Float64Array(2 * n);
+function makeFillRunner(n, kind) {
   const native = handle;
   const view = u8;
   const base = EXTENT_BASE;
   const stride = EXTENT_STRIDE;
+  const state = { pairs: new Float64Array(2 * n), count: 0 };
+  if (kind === 'state') {
+    return (iters) => {
+      for (let it = 0; it < iters; it++, tick++) {
+        extentStores(view, n);
+        for (let i = 0; i < n; i++) {
+          const k = state.count * 2;
+          state.pairs[k] = base + i * stride;
+          state.pairs[k + 1] = 64;
+          state.count++;
+        }
+        native.persistExtents(state.pairs, state.count);
+        state.count = 0;
+      }
+    };
+  }
+  const pairs = state.pairs;
   return (iters) => {
     for (let it = 0; it < iters; it++, tick++) {
       extentStores(view, n);
@@ -344,32 +362,6 @@ function makeBareFillRunner(n) {
   };
 }
 
-/**
- * The floor of any API whose state for recorded ranges lives in an object between calls, as a
- * method's state on its mapping must: the bare loop above, but writing through an object's array
- * and count (loaded and stored each range, as one call after another has to), then the native half.
- */
-function makeStateFillRunner(n) {
-  const state = { pairs: new Float64Array(2 * n), count: 0 };
-  const native = handle;
-  const view = u8;
-  const base = EXTENT_BASE;
-  const stride = EXTENT_STRIDE;
-  return (iters) => {
-    for (let it = 0; it < iters; it++, tick++) {
-      extentStores(view, n);
-      for (let i = 0; i < n; i++) {
-        const k = state.count * 2;
-        state.pairs[k] = base + i * stride;
-        state.pairs[k + 1] = 64;
-        state.count++;
-      }
-      native.persistExtents(state.pairs, state.count);
-      state.count = 0;
-    }
-  };
-}
-
 function benchExtents() {
   const per = CFG.extentsPerSample;
   const runners = {};
@@ -377,8 +369,8 @@ function benchExtents() {
   for (const n of EXTENT_COUNTS) for (const k of kinds) runners[`${n}.${k}`] = makeExtentRunner(k, n);
   if (handle) {
     for (const n of EXTENT_COUNTS) runners[`${n}.native`] = makeNativeExtentRunner(n);
-    for (const n of EXTENT_COUNTS) runners[`${n}.bare_fill`] = makeBareFillRunner(n);
-    for (const n of EXTENT_COUNTS) runners[`${n}.state_fill`] = makeStateFillRunner(n);
+    for (const n of EXTENT_COUNTS) runners[`${n}.bare_fill`] = makeFillRunner(n, 'bare');
+    for (const n of EXTENT_COUNTS) runners[`${n}.state_fill`] = makeFillRunner(n, 'state');
     kinds.push('native', 'bare_fill', 'state_fill');
   }
   rounds(CFG.rounds, WITH_C && (() => runC('extents', EXTENT_COUNTS.join(','), per)), () => {
