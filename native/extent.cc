@@ -16,7 +16,6 @@
 #include "cpu.h"
 #include "extent_merge.h"
 #include "mapping.h"
-#include "persist.h"
 
 namespace pmem {
 namespace {
@@ -187,14 +186,13 @@ int64_t MappingCore::PersistPairs(double* raw, size_t count, uint64_t valid) {
     // Hot path, one read-only pass with the line flush inlined, each run flushed as it closes.
     // Storing the runs back cost ~1.5 ns a pair on top (measured in C): those stores do not hide
     // behind the write-backs the way the arithmetic does.
-    const bool touch = !FlushFaultsOnMissingPage();
-    r = ops.flush_runs(pairs, count, unit, valid, addr_, touch);
+    r = ops.flush_runs(pairs, count, unit, valid, addr_, touch_last_);
     if (r.end == PassEnd::kUnordered) {
       // Rare: sort, then flush everything (the runs already flushed again: harmless).
       bool in_order;
       if (!Scan(pairs, r.stopped, count, unit, valid, &in_order)) return -EINVAL;
       AlignAndSort(pairs, count, unit, limit);
-      r = ops.flush_runs(pairs, count, unit, limit, addr_, touch);
+      r = ops.flush_runs(pairs, count, unit, limit, addr_, touch_last_);
     }
     if (r.end != PassEnd::kDone) return -EINVAL;  // nothing was rewritten
   } else {

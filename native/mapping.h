@@ -151,6 +151,7 @@ class MappingCore {
   uint64_t flush_unit_ = 4096;
   RangeFn flush_ = nullptr;    // flush(): the tier's write-back, no fence
   RangeFn persist_ = nullptr;  // persist(): write-back and fence (msync at page tier)
+  bool touch_last_ = false;    // persistExtents loads its last byte: the flush does not fault (persist.h)
   bool closing_ = false;
   uint32_t pins_ = 0;
   std::mutex work_mutex_;

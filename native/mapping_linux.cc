@@ -339,6 +339,7 @@ bool MapSource(Source* src, const MapOptions& o, std::shared_ptr<MappingCore>* o
   const TierRoutines routines = ChooseRoutines(core->granularity_);
   core->flush_ = routines.flush;
   core->persist_ = routines.persist;
+  core->touch_last_ = routines.touch_last;
   src->fd = -1;  // owned by the core now
   *out = std::move(core);
   return true;

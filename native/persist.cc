@@ -73,13 +73,13 @@ bool Overlaps(const char* a, const char* b, uint64_t len) {
 TierRoutines ChooseRoutines(Granularity g) {
   switch (g) {
     case Granularity::kCacheline:
-      if (Ops().flush == nullptr) return {MsyncRange, MsyncRange};
-      if (FlushFaultsOnMissingPage()) return {FlushLines, Ops().flush_fence};
-      return {FlushLinesTouching, ThenFence<FlushLinesTouching>};
-    case Granularity::kByte: return {FlushNothing, ThenFence<FlushNothing>};
-    case Granularity::kPage: return {MsyncRange, MsyncRange};
+      if (Ops().flush == nullptr) return {MsyncRange, MsyncRange, false};
+      if (FlushFaultsOnMissingPage()) return {FlushLines, Ops().flush_fence, false};
+      return {FlushLinesTouching, ThenFence<FlushLinesTouching>, true};
+    case Granularity::kByte: return {FlushNothing, ThenFence<FlushNothing>, false};
+    case Granularity::kPage: return {MsyncRange, MsyncRange, false};
   }
-  return {MsyncRange, MsyncRange};
+  return {MsyncRange, MsyncRange, false};
 }
 
 int MappingCore::CopyUnguarded(uint64_t off, const char* src, uint64_t len) {

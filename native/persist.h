@@ -6,6 +6,7 @@ namespace pmem {
 struct TierRoutines {
   RangeFn flush;    // write back, no fence
   RangeFn persist;  // write back and fence
+  bool touch_last;  // persistExtents' flush_runs loads the last run's last byte (the flush does not fault)
 };
 TierRoutines ChooseRoutines(Granularity g);
 
