@@ -60,13 +60,28 @@ struct FlushOps {
   const char* flush_note;
 };
 
-// FlushOps::flush_fence for one flush loop and fence, both inlined: at random lines each call
+// The routines built on one architecture's cache-line flush loop (Line, inlined into each):
+// FlushOps::flush, and flush_fence with the fence inlined too, since at random lines each call
 // level a persist() makes costs it time (bench/README.md, issue 16, session g).
-template <void (*Flush)(const void*, size_t), void (*Fence)()>
+template <void (*Line)(const void*, size_t)>
+PMEM_GUARDED_BODY void FlushWith(const void* addr, size_t len) {
+  Line(addr, len);
+}
+
+template <void (*Line)(const void*, size_t), void (*Fence)()>
 PMEM_GUARDED_BODY int FlushAndFence(char* addr, size_t len) {
-  if (len != 0) Flush(addr, len);  // an empty range at an unaligned offset covers no line
+  if (len != 0) Line(addr, len);  // an empty range at an unaligned offset covers no line
   Fence();
   return 0;
+}
+
+// An architecture's Choose() picking Line: flush, flush_runs and flush_fence all run it.
+template <void (*Line)(const void*, size_t), void (*Fence)()>
+void UseFlushLoop(FlushOps* ops, const char* name) {
+  ops->flush = FlushWith<Line>;
+  ops->flush_runs = extents::FlushRuns<Line>;
+  ops->flush_fence = FlushAndFence<Line, Fence>;
+  ops->flush_name = name;
 }
 
 // Whether an environment knob (NODE_PMEM_NO_*) is set to something other than "" or "0".

@@ -81,9 +81,6 @@ const Detected& Cached() {
 }
 
 void FenceDsb() { arm64::DsbSy(); }
-PMEM_GUARDED_BODY void FlushCvadp(const void* a, size_t n) { arm64::Flush<CleanCvadp>(a, n); }
-PMEM_GUARDED_BODY void FlushCvap(const void* a, size_t n) { arm64::Flush<CleanCvap>(a, n); }
-PMEM_GUARDED_BODY void FlushCvac(const void* a, size_t n) { arm64::Flush<CleanCvac>(a, n); }
 PMEM_GUARDED_BODY void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
 PMEM_GUARDED_BODY void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
 
@@ -108,16 +105,13 @@ FlushOps Choose(const Detected& d) {
   const bool no_cvadp = KnobSet("NODE_PMEM_NO_CVADP");
   const bool no_cvap = KnobSet("NODE_PMEM_NO_CVAP");
   if (d.cvadp && !no_cvadp && !no_cvap) {
-    ops.flush = FlushCvadp, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvadp>>, ops.flush_name = "cvadp";
-    ops.flush_fence = FlushAndFence<arm64::Flush<CleanCvadp>, arm64::DsbSy>;
+    UseFlushLoop<arm64::Flush<CleanCvadp>, arm64::DsbSy>(&ops, "cvadp");
     ops.flush_persistent = true;
   } else if (d.cvap && !no_cvap) {
-    ops.flush = FlushCvap, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvap>>, ops.flush_name = "cvap";
-    ops.flush_fence = FlushAndFence<arm64::Flush<CleanCvap>, arm64::DsbSy>;
+    UseFlushLoop<arm64::Flush<CleanCvap>, arm64::DsbSy>(&ops, "cvap");
     ops.flush_persistent = true;
   } else {
-    ops.flush = FlushCvac, ops.flush_runs = extents::FlushRuns<arm64::Flush<CleanCvac>>, ops.flush_name = "cvac";
-    ops.flush_fence = FlushAndFence<arm64::Flush<CleanCvac>, arm64::DsbSy>;
+    UseFlushLoop<arm64::Flush<CleanCvac>, arm64::DsbSy>(&ops, "cvac");
     ops.flush_note = no_cvap     ? "DC CVAP disabled by NODE_PMEM_NO_CVAP: DC CVAC, which cleans only to the point of coherency"
                      : d.dcpop    ? "HWCAP_DCPOP is set but DC CVAP raised SIGILL when tried: DC CVAC, which cleans only to the point of coherency"
                                   : "no DC CVAP on this CPU (HWCAP_DCPOP clear): DC CVAC, which cleans only to the point of coherency";

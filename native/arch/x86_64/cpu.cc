@@ -50,9 +50,6 @@ bool Has(const CpuFeatures& f, const char* name) {
 }
 
 void FenceSfence() { x86::Sfence(); }
-PMEM_GUARDED_BODY void FlushClwb(const void* a, size_t n) { x86::FlushClwb(a, n); }
-PMEM_GUARDED_BODY void FlushClflushopt(const void* a, size_t n) { x86::FlushClflushopt(a, n); }
-PMEM_GUARDED_BODY void FlushClflush(const void* a, size_t n) { x86::FlushClflush(a, n); }
 PMEM_GUARDED_BODY void CopyPlain(void* d, const void* s, size_t n) { memcpy(d, s, n); }
 PMEM_GUARDED_BODY void FillPlain(void* d, int c, size_t n) { memset(d, c, n); }
 
@@ -73,15 +70,11 @@ FlushOps Choose(const CpuFeatures& f) {
   FlushOps ops{nullptr, nullptr, nullptr, FenceSfence, CopyPlain, FillPlain, "none", "none", false, Crc32cTable, "table", kCacheLine, false, "sfence", ""};
   if (Has(f, "sse42") && !KnobSet("NODE_PMEM_NO_SSE42")) ops.crc32c = Crc32cSse42, ops.crc32c_name = "sse4.2";
   if (Has(f, "clwb") && !KnobSet("NODE_PMEM_NO_CLWB")) {
-    ops.flush = FlushClwb, ops.flush_runs = extents::FlushRuns<x86::FlushClwb>, ops.flush_name = "clwb";
-    ops.flush_fence = FlushAndFence<x86::FlushClwb, x86::Sfence>;
+    UseFlushLoop<x86::FlushClwb, x86::Sfence>(&ops, "clwb");
   } else if (Has(f, "clflushopt") && !KnobSet("NODE_PMEM_NO_CLFLUSHOPT")) {
-    ops.flush = FlushClflushopt, ops.flush_runs = extents::FlushRuns<x86::FlushClflushopt>;
-    ops.flush_fence = FlushAndFence<x86::FlushClflushopt, x86::Sfence>;
-    ops.flush_name = "clflushopt";
+    UseFlushLoop<x86::FlushClflushopt, x86::Sfence>(&ops, "clflushopt");
   } else if (Has(f, "clflush")) {
-    ops.flush = FlushClflush, ops.flush_runs = extents::FlushRuns<x86::FlushClflush>, ops.flush_name = "clflush";
-    ops.flush_fence = FlushAndFence<x86::FlushClflush, x86::Sfence>;
+    UseFlushLoop<x86::FlushClflush, x86::Sfence>(&ops, "clflush");
   }
   // Each of them writes the line back to the memory controller, which ADR makes persistent.
   ops.flush_persistent = ops.flush != nullptr;
