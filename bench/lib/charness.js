@@ -15,6 +15,23 @@ const CFLAGS = ['-O2', '-Wall', '-Wextra', '-std=gnu11'];
 class HarnessUnavailable extends Error {}
 
 /**
+ * Runs `compiler` with `args` to build `out` from `src`, unless `out` is newer than `src` and
+ * every one of `deps`. HarnessUnavailable when a header /usr/include must have (`headers`, with
+ * the `install` hint) or the compiler is missing; an Error with the compiler's output when it fails.
+ */
+function compile({ compiler, args, src, out, deps = [], headers = [], install = '' }) {
+  const missing = headers.filter((h) => !fs.existsSync(path.join('/usr/include', h)));
+  if (missing.length > 0) throw new HarnessUnavailable(`${missing.join(', ')} missing: ${install}`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const newest = Math.max(...[src, ...deps].map((f) => fs.statSync(f).mtimeMs));
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) return out;
+  const r = spawnSync(compiler, args, { encoding: 'utf8' });
+  if (r.error) throw new HarnessUnavailable(`cannot run ${compiler} (${r.error.code ?? r.error.message})`);
+  if (r.status !== 0) throw new Error(`building ${path.basename(src)} failed:\n${r.stderr}`);
+  return out;
+}
+
+/**
  * A harness: `name` (the binary), `src`, `libs` (linker flags), `headers` (what /usr/include must
  * have, with the install hint for when it does not), `env` (what its runs get).
  */
@@ -24,16 +41,8 @@ function harness({ name, src, libs, headers, install, env }) {
     bin,
     /** Compiles when needed; returns the binary. HarnessUnavailable when headers or the compiler are missing. */
     build() {
-      const missing = headers.filter((h) => !fs.existsSync(path.join('/usr/include', h)));
-      if (missing.length > 0) throw new HarnessUnavailable(`${missing.join(', ')} missing: ${install}`);
-      fs.mkdirSync(BUILD_DIR, { recursive: true });
-      const newest = Math.max(fs.statSync(src).mtimeMs, fs.statSync(SHARED_HEADER).mtimeMs);
-      if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= newest) return bin;
-      const cc = process.env.CC || 'cc';
-      const r = spawnSync(cc, [...CFLAGS, '-o', bin, src, ...libs], { encoding: 'utf8' });
-      if (r.error) throw new HarnessUnavailable(`cannot run ${cc} (${r.error.code ?? r.error.message})`);
-      if (r.status !== 0) throw new Error(`building ${path.basename(src)} failed:\n${r.stderr}`);
-      return bin;
+      const compiler = process.env.CC || 'cc';
+      return compile({ compiler, args: [...CFLAGS, '-o', bin, src, ...libs], src, out: bin, deps: [SHARED_HEADER], headers, install });
     },
     /** Runs one section; returns { id: line } for every JSON line it printed. */
     run(...args) {
@@ -84,18 +93,9 @@ function nodeInclude() {
  * are missing.
  */
 function buildAddon({ name, src, deps = [], libs = [], headers = [], install = '', defines = [], dir = path.join(BUILD_DIR, `addons-abi${process.versions.modules}`) }) {
-  const missing = headers.filter((h) => !fs.existsSync(path.join('/usr/include', h)));
-  if (missing.length > 0) throw new HarnessUnavailable(`${missing.join(', ')} missing: ${install}`);
-  const include = nodeInclude();
-  fs.mkdirSync(dir, { recursive: true });
   const out = path.join(dir, `${name}.node`);
-  const newest = Math.max(...[src, ...deps].map((f) => fs.statSync(f).mtimeMs));
-  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest) return out;
-  const cxx = process.env.CXX || 'c++';
-  const r = spawnSync(cxx, ['-O2', '-std=gnu++20', '-shared', '-fPIC', ...defines, `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`, src, '-o', out, ...libs], { encoding: 'utf8' });
-  if (r.error) throw new HarnessUnavailable(`cannot run ${cxx} (${r.error.code ?? r.error.message})`);
-  if (r.status !== 0) throw new Error(`building ${path.basename(src)} failed:\n${r.stderr}`);
-  return out;
+  const args = ['-O2', '-std=gnu++20', '-shared', '-fPIC', ...defines, `-DNODE_GYP_MODULE_NAME=${name}`, `-I${nodeInclude()}`, src, '-o', out, ...libs];
+  return compile({ compiler: process.env.CXX || 'c++', args, src, out, deps, headers, install });
 }
 
 /** libpmem's calls behind the thinnest V8 addon (bench/c/libpmem_addon.cc), loaded; for the (bound) rows. */
