@@ -325,14 +325,38 @@ function makeNativeExtentRunner(n) {
  * The floors of any API that records ranges one at a time from JS, then the native half:
  * 'bare', the pairs written by a bare loop (no method call, no checks, the index in a local);
  * 'state', the same through an object's array and count, loaded and stored each range, as the
- * state of a method on a mapping has to be from one call to the next.
+ * state of a method on a mapping has to be from one call to the next; 'room', that and the check
+ * for room before each range that any array of bounded size needs (the branch to grow it is never
+ * taken here), as markDirty makes.
  */
 function makeFillRunner(n, kind) {
   const native = handle;
   const view = u8;
   const base = EXTENT_BASE;
   const stride = EXTENT_STRIDE;
-  const state = { pairs: new Float64Array(2 * n), count: 0 };
+  const state = { pairs: new Float64Array(2 * n), count: 0, end: 2 * n };
+  if (kind === 'room') {
+    const grow = () => {
+      const pairs = new Float64Array(state.pairs.length * 2);
+      pairs.set(state.pairs);
+      state.pairs = pairs;
+      state.end = pairs.length;
+    };
+    return (iters) => {
+      for (let it = 0; it < iters; it++, tick++) {
+        extentStores(view, n);
+        for (let i = 0; i < n; i++) {
+          const k = state.count * 2;
+          if (k >= state.end) grow();
+          state.pairs[k] = base + i * stride;
+          state.pairs[k + 1] = 64;
+          state.count++;
+        }
+        native.persistExtents(state.pairs, state.count);
+        state.count = 0;
+      }
+    };
+  }
   if (kind === 'state') {
     return (iters) => {
       for (let it = 0; it < iters; it++, tick++) {
@@ -371,7 +395,8 @@ function benchExtents() {
     for (const n of EXTENT_COUNTS) runners[`${n}.native`] = makeNativeExtentRunner(n);
     for (const n of EXTENT_COUNTS) runners[`${n}.bare_fill`] = makeFillRunner(n, 'bare');
     for (const n of EXTENT_COUNTS) runners[`${n}.state_fill`] = makeFillRunner(n, 'state');
-    kinds.push('native', 'bare_fill', 'state_fill');
+    for (const n of EXTENT_COUNTS) runners[`${n}.room_fill`] = makeFillRunner(n, 'room');
+    kinds.push('native', 'bare_fill', 'state_fill', 'room_fill');
   }
   rounds(CFG.rounds, WITH_C && (() => runC('extents', EXTENT_COUNTS.join(','), per)), () => {
     for (const n of EXTENT_COUNTS) {
@@ -391,6 +416,7 @@ function benchExtents() {
         compare(S, `(diag) ${n} extents: raw handle.persistExtents (prefilled, no markDirty) vs C`, `js.extents.${n}.native`, `c.extents.${n}.flush_drain`);
         compare(S, `(bound) ${n} extents: bare JS loop filling the pairs (no method call, no checks) + raw handle.persistExtents vs C`, `js.extents.${n}.bare_fill`, `c.extents.${n}.flush_drain`);
         compare(S, `(bound) ${n} extents: the same loop through an object's array and count (state kept between calls, as markDirty's is) + raw handle.persistExtents vs C`, `js.extents.${n}.state_fill`, `c.extents.${n}.flush_drain`);
+        compare(S, `(bound) ${n} extents: that loop with a check for room before each range (any bounded array's; markDirty makes it) + raw handle.persistExtents vs C`, `js.extents.${n}.room_fill`, `c.extents.${n}.flush_drain`);
         compare(S, `(diag) ${n} extents: C recording the ranges as doubles first, then flushing them, vs C`, `c.extents.${n}.recorded`, `c.extents.${n}.flush_drain`);
       }
     }
@@ -521,6 +547,13 @@ function makeLibpmemRandomRunners(thin, view, span) {
         thin.persist(off, 64);
       }
     },
+    drain64: (batch) => {
+      for (let b = 0; b < batch; b++, t++) {
+        const off = randomSlot(t, lines) * 64;
+        view[off] = t;
+        thin.drain(off, 64);
+      }
+    },
   };
   for (const size of LIBPMEM_RANDOM_WRITE_SIZES) {
     runners[`write.${size}`] = (batch) => {
@@ -597,7 +630,7 @@ async function benchRandom() {
         record('js.random.raw.write4096', sample(rawRunners.write4096, writeBatch(4096), CFG.samples, CFG.warmup));
       }
       if (thinRunners) {
-        record('js.random.libpmem.persist64', sample(thinRunners.persist64, CFG.persistBatch, CFG.samples, CFG.warmup));
+        for (const k of ['persist64', 'drain64']) record(`js.random.libpmem.${k}`, sample(thinRunners[k], CFG.persistBatch, CFG.samples, CFG.warmup));
         for (const size of LIBPMEM_RANDOM_WRITE_SIZES) record(`js.random.libpmem.write.${size}`, sample(thinRunners[`write.${size}`], writeBatch(size), CFG.samples, CFG.warmup));
       }
       for (const size of RANDOM_WRITE_SIZES) record(`js.random.write.${size}`, sample(runners[`write.${size}`], writeBatch(size), CFG.samples, CFG.warmup));
@@ -615,7 +648,10 @@ async function benchRandom() {
         compare(S, `(bound) a random store + an addon call whose body does nothing (no flush, no fence) vs C store + pmem_persist, ${where}`, 'js.random.raw.emptyCall', 'c.random.persist64.pmem_persist');
         compare(S, `(diag) the random stores alone, no call, JS vs C store + pmem_persist, ${where}`, 'js.random.raw.storesOnly', 'c.random.persist64.pmem_persist');
       }
-      if (thinRunners) compare(S, `(bound) a random store + ${LIBPMEM_FROM_JS} pmem_persist vs C store + pmem_persist, ${where}`, 'js.random.libpmem.persist64', 'c.random.persist64.pmem_persist');
+      if (thinRunners) {
+        compare(S, `(bound) a random store + ${LIBPMEM_FROM_JS} pmem_persist vs C store + pmem_persist, ${where}`, 'js.random.libpmem.persist64', 'c.random.persist64.pmem_persist');
+        compare(S, `(bound) a random store + ${LIBPMEM_FROM_JS} pmem_drain alone (the fence, no flush) vs C store + pmem_persist, ${where}`, 'js.random.libpmem.drain64', 'c.random.persist64.pmem_persist');
+      }
       compare(S, `(diag) C pmem_persist, ${where}, with ~100 ns of other work between calls (its time subtracted), vs back to back`, 'c.random.persist64.spaced', 'c.random.persist64.pmem_persist');
       for (const size of RANDOM_WRITE_SIZES) {
         compare(S, `write(${fmtSize(size)}, { persist: true }) vs pmem_memcpy_persist, random ${fmtSize(size)}-aligned offsets of a ${fmtSize(span)} mapping`, `js.random.write.${size}`, `c.random.write.${size}.pmem_memcpy_persist`, { kind: 'bandwidth', min: size >= 4096 ? 0.95 : undefined, fmt: gbps(size) });
